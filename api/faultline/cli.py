@@ -1,0 +1,90 @@
+"""`faultline` command: database chores and running the API.
+
+    faultline migrate          apply schema migrations (what the compose `migrate` job runs)
+    faultline seed [--size N]  load the demo catalogue (idempotent)
+    faultline setup            migrate, then seed
+    faultline makemigrations   write a migration for model changes (developers)
+    faultline serve            run the API with uvicorn (uvloop + httptools)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from tortoise import Tortoise
+
+
+async def _migrate() -> None:
+    from tortoise.migrations.api import migrate
+
+    from faultline.db.config import tortoise_config
+
+    await migrate(config=tortoise_config())
+    await Tortoise.close_connections()
+
+
+async def _seed(size: int) -> int:
+    from faultline.db.config import tortoise_config
+    from faultline.seed import seed
+
+    await Tortoise.init(config=tortoise_config())
+    try:
+        return await seed(size)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def _makemigrations(name: str | None) -> int:
+    from tortoise.cli.cli import run_cli_async
+
+    args = ["-c", "faultline.db.tortoise_cli.TORTOISE_ORM", "makemigrations"]
+    return await run_cli_async([*args, "--name", name] if name else args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from faultline.seed import DEFAULT_CATALOGUE_SIZE
+
+    parser = argparse.ArgumentParser(prog="faultline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply schema migrations")
+    seed_parser = sub.add_parser("seed", help="load the demo catalogue (idempotent)")
+    seed_parser.add_argument("--size", type=int, default=DEFAULT_CATALOGUE_SIZE)
+    setup_parser = sub.add_parser("setup", help="migrate, then seed")
+    setup_parser.add_argument("--size", type=int, default=DEFAULT_CATALOGUE_SIZE)
+    make_parser = sub.add_parser("makemigrations", help="write a migration for model changes")
+    make_parser.add_argument("--name")
+    serve_parser = sub.add_parser("serve", help="run the API")
+    serve_parser.add_argument("--host", default="0.0.0.0")  # noqa: S104  (inside a container)
+    serve_parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    if args.command in ("migrate", "setup"):
+        asyncio.run(_migrate())
+        print("migrations applied")
+    if args.command in ("seed", "setup"):
+        total = asyncio.run(_seed(args.size))
+        print(f"catalogue ready: {total} products")
+    if args.command == "makemigrations":
+        return asyncio.run(_makemigrations(args.name))
+    if args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "faultline.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,  # the app logs each request once, with its request id
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

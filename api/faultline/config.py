@@ -1,0 +1,59 @@
+"""Settings: everything that varies by environment, with safe defaults, validated at startup.
+
+Read once through `get_settings()` (cached), from environment variables and an optional `.env`.
+Tests build their own `Settings(...)` and hand it to `create_app()` instead of patching globals.
+"""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, RedisDsn, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_prefix="", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    service_name: str = "faultline-api"
+
+    # PostgreSQL. The pool is the thing the lab exhausts, so its size is deliberately small.
+    database_url: str = "postgres://faultline:faultline@localhost:5432/faultline"
+    db_pool_min_size: int = Field(default=2, ge=0, le=100)
+    db_pool_max_size: int = Field(default=10, ge=1, le=200)
+    # How long a request may wait for a free pool connection before it gets a 503.
+    # Tortoise itself waits forever; see faultline.db.pool.
+    db_acquire_timeout_seconds: PositiveFloat = 2.0
+    db_connect_timeout_seconds: PositiveFloat = 2.0
+    # Upper bound on any single statement, so that nothing can hang a request forever.
+    db_statement_timeout_seconds: PositiveFloat = 30.0
+
+    # Redis: the product cache. Short timeouts: a dead cache must cost milliseconds, not seconds.
+    redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
+    redis_timeout_seconds: PositiveFloat = 0.25
+    cache_ttl_seconds: PositiveInt = 60
+
+    # HTTP limits (page-size bounds are part of the API contract: see faultline.schemas).
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    # Catalogue upkeep: every interval, products below the low-water mark are restocked, so hours
+    # of steady load never run the shop dry. 0 turns it off (tests that count stock do).
+    stock_replenish_interval_seconds: float = Field(default=15.0, ge=0)
+    stock_low_water_mark: int = Field(default=20, ge=0)
+    stock_restock_level: int = Field(default=500, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("DATABASE_URL must be a postgres:// URL (asyncpg)")
+        return value
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.environment != "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

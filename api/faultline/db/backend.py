@@ -1,0 +1,25 @@
+"""A Tortoise database engine: asyncpg with Faultline's bounded pool.
+
+Tortoise imports an engine module and uses its `client_class`; the tortoise config names this
+module as the engine (see faultline.db.config), so Tortoise builds `BoundedPool` for every query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+from faultline.db.pool import create_bounded_pool
+
+DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 2.0
+
+
+class BoundedAsyncpgClient(AsyncpgDBClient):
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        acquire_timeout = float(kwargs.pop("acquire_timeout", DEFAULT_ACQUIRE_TIMEOUT_SECONDS))
+        return await create_bounded_pool(acquire_timeout, **kwargs)
+
+
+client_class = BoundedAsyncpgClient

@@ -1,0 +1,25 @@
+"""HTTP routes, one resource per module. Thin: parse, call a service, shape the response."""
+
+from typing import Any
+
+from faultline.errors import ErrorBody
+
+# Routers carry their full prefix (no nested prefixes), so a route's own `path` is the complete
+# template that logs and metrics label requests with.
+API_PREFIX = "/api/v1"
+
+# Error responses every route documents in the OpenAPI schema (same body shape for all).
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": description}
+    for code, description in {
+        400: "Malformed request (e.g. body is not JSON)",
+        413: "Request body too large",
+        422: "Invalid parameters or body",
+        500: "Internal error (no details are exposed)",
+        503: "A dependency (database) is unavailable or the connection pool is exhausted",
+    }.items()
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Not found"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "Not enough stock for one of the items"}
+}

@@ -1,0 +1,86 @@
+"""Request and response bodies of the shop API. Money is a Decimal, serialised as a string."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# PostgreSQL `integer` ids: anything outside this range cannot exist, so it is refused up front.
+MAX_DB_ID = 2**31 - 1
+ProductId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+MAX_ITEMS_PER_ORDER = 50
+MAX_QUANTITY_PER_ITEM = 100
+PRODUCTS_PAGE_MAX = 100
+ORDERS_PAGE_MAX = 50
+MAX_OFFSET = 1_000_000
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    sku: str
+    name: str
+    description: str
+    price: Decimal
+    stock: int
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class OrderItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductId
+    quantity: int = Field(ge=1, le=MAX_QUANTITY_PER_ITEM)
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
+
+    @model_validator(mode="after")
+    def _one_line_per_product(self) -> OrderIn:
+        ids = [item.product_id for item in self.items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("each product may appear only once per order; add up the quantities")
+        return self
+
+
+class OrderItemOut(BaseModel):
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+class OrderOut(BaseModel):
+    id: int
+    total: Decimal
+    created_at: datetime
+    items: list[OrderItemOut]
+
+
+class OrderList(BaseModel):
+    items: list[OrderOut]
+
+
+class HealthCheck(BaseModel):
+    component: str
+    status: str  # "up" | "down"
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Health(BaseModel):
+    status: str  # "ok" (live), "ready" or "degraded" (ready)
+    checks: list[HealthCheck] = []

@@ -1,0 +1,1 @@
+"""Business operations. They speak in schemas and domain errors, never in HTTP."""

@@ -1,0 +1,1 @@
+"""Fixtures shared by every suite. Integration fixtures live in tests/integration/conftest.py."""

@@ -1,0 +1,64 @@
+"""Running the real API for tests: migrations as a subprocess (as the compose `migrate` job does)
+and, for tests that need a separate process (outages, signals), the API under uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.support.servers import free_port
+
+
+def faultline_cli(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "faultline.cli", *args],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"faultline {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def prepare_database(database_url: str, catalogue_size: int) -> None:
+    env = {"DATABASE_URL": database_url}
+    faultline_cli("migrate", env=env)
+    faultline_cli("seed", "--size", str(catalogue_size), env=env)
+
+
+@contextlib.contextmanager
+def running_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Start `faultline serve` on a free port; yield its base URL once it answers."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "faultline.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env={**os.environ, "ENVIRONMENT": "test", **env}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"API exited early:\n{log_path.read_text()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
