@@ -1,10 +1,10 @@
 """`faultline` command: database chores and running the API.
 
-    faultline migrate          apply schema migrations (what the compose `migrate` job runs)
-    faultline seed [--size N]  load the demo catalogue (idempotent)
-    faultline setup            migrate, then seed
-    faultline makemigrations   write a migration for model changes (developers)
-    faultline serve            run the API with uvicorn (uvloop + httptools)
+faultline migrate          apply schema migrations (what the compose `migrate` job runs)
+faultline seed [--size N]  load the demo catalogue (idempotent)
+faultline setup            migrate, then seed
+faultline makemigrations   write a migration for model changes (developers)
+faultline serve            run the API with uvicorn (uvloop + httptools)
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ async def _makemigrations(name: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     from faultline.seed import DEFAULT_CATALOGUE_SIZE
 
-    parser = argparse.ArgumentParser(prog="faultline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="faultline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply schema migrations")
     seed_parser = sub.add_parser("seed", help="load the demo catalogue (idempotent)")

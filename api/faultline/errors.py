@@ -82,14 +82,18 @@ def error_response(
     body = ErrorBody(
         error=ErrorDetail(code=code, message=message, request_id=request_id, details=details)
     )
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status_code, headers=headers)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status_code, headers=headers
+    )
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
         # `input` and `ctx` can echo huge or sensitive payloads back; location and reason suffice.
-        details.append({"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")})
+        details.append(
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
+        )
     return details
 
 
@@ -105,7 +109,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     if any(d["type"] == "json_invalid" for d in details):
-        return error_response(request, 400, "malformed_json", "Request body is not valid JSON", details)
+        return error_response(
+            request, 400, "malformed_json", "Request body is not valid JSON", details
+        )
     return error_response(request, 422, "validation_error", "Request is invalid", details)
 
 
@@ -114,7 +120,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else status.phrase
-    return error_response(request, exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, code, message, headers=headers)
 
 
 async def _acquire_timeout(request: Request, exc: Exception) -> JSONResponse:
@@ -131,7 +138,10 @@ async def _acquire_timeout(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database.unavailable", error_type=type(exc).__name__)
     return error_response(
-        request, 503, "database_unavailable", "The database is unavailable; try again shortly",
+        request,
+        503,
+        "database_unavailable",
+        "The database is unavailable; try again shortly",
         headers={"Retry-After": "2"},
     )
 

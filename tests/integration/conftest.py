@@ -81,8 +81,11 @@ def make_product(app: FastAPI) -> ProductFactory:
     async def factory(stock: int = 10, price: str = "9.99", name: str | None = None) -> Product:
         sku = f"T-{uuid.uuid4().hex[:12]}"
         return await Product.create(
-            sku=sku, name=name or f"Test product {sku}", description="made by a test",
-            price=Decimal(price), stock=stock,
+            sku=sku,
+            name=name or f"Test product {sku}",
+            description="made by a test",
+            price=Decimal(price),
+            stock=stock,
         )
 
     return factory

@@ -106,14 +106,18 @@ async def test_oversized_streamed_body_is_413(client: httpx.AsyncClient) -> None
         for _ in range(20):
             yield b"x" * 8192
 
-    response = await client.post(ORDERS, content=chunks(), headers={"content-type": "application/json"})
+    response = await client.post(
+        ORDERS, content=chunks(), headers={"content-type": "application/json"}
+    )
     assert_error(response, 413, "payload_too_large")
 
 
 @pytest.mark.parametrize("key", ["", "x" * 201, "has space", "tab\there", "é"])
 async def test_bad_idempotency_keys_are_422(client: httpx.AsyncClient, key: str) -> None:
     body = {"items": [{"product_id": 1, "quantity": 1}]}
-    response = await client.post(ORDERS, json=body, headers={"Idempotency-Key": key.encode("utf-8")})  # type: ignore[dict-item]
+    response = await client.post(
+        ORDERS, json=body, headers={"Idempotency-Key": key.encode("utf-8")}
+    )  # type: ignore[dict-item]
     assert_error(response, 422, "validation_error")
 
 

@@ -15,7 +15,10 @@ async def test_live_and_ready(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready"
-    assert {c["component"]: c["status"] for c in body["checks"]} == {"postgres": "up", "redis": "up"}
+    assert {c["component"]: c["status"] for c in body["checks"]} == {
+        "postgres": "up",
+        "redis": "up",
+    }
 
 
 async def test_exhausted_pool_gives_503_with_retry_after_on_every_query_path(
@@ -30,10 +33,14 @@ async def test_exhausted_pool_gives_503_with_retry_after_on_every_query_path(
     try:
         assert pool.held_connections() == pool.get_max_size()
         paths = [
-            ("GET", "/api/v1/products?limit=3", None),   # plain query
+            ("GET", "/api/v1/products?limit=3", None),  # plain query
             ("GET", "/api/v1/products/2147483002", None),  # cache miss -> query
-            ("GET", "/api/v1/orders?limit=2", None),      # query + prefetch
-            ("POST", "/api/v1/orders", {"items": [{"product_id": 1, "quantity": 1}]}),  # transaction
+            ("GET", "/api/v1/orders?limit=2", None),  # query + prefetch
+            (
+                "POST",
+                "/api/v1/orders",
+                {"items": [{"product_id": 1, "quantity": 1}]},
+            ),  # transaction
         ]
         for method, path, body in paths:
             started = time.monotonic()

@@ -24,8 +24,11 @@ async def test_place_order_prices_in_decimal_and_takes_stock(
     order = response.json()
     # 3 x 0.10 + 2 x 19.99 = 40.28 exactly (a float would say 40.279999...)
     assert order["total"] == "40.28"
-    assert [(i["product_id"], i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]] == [
-        (a.id, 3, "0.10", "0.30"), (b.id, 2, "19.99", "39.98"),
+    assert [
+        (i["product_id"], i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]
+    ] == [
+        (a.id, 3, "0.10", "0.30"),
+        (b.id, 2, "19.99", "39.98"),
     ]
     assert response.headers["location"] == f"/api/v1/orders/{order['id']}"
     assert (await Product.get(id=a.id)).stock == 7
@@ -98,8 +101,10 @@ async def test_concurrent_retries_with_one_key_create_one_order(
     product = await make_product(stock=50)
     headers = {"Idempotency-Key": f"storm-{uuid.uuid4()}"}
     responses = await asyncio.gather(
-        *(client.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
-          for _ in range(20))
+        *(
+            client.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+            for _ in range(20)
+        )
     )
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -111,8 +116,12 @@ async def test_idempotency_key_reused_for_a_different_order_is_refused(
 ) -> None:
     product = await make_product(stock=10)
     headers = {"Idempotency-Key": f"reuse-{uuid.uuid4()}"}
-    assert (await client.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)).status_code == 201
-    response = await client.post("/api/v1/orders", json=order_body((product.id, 3)), headers=headers)
+    assert (
+        await client.post("/api/v1/orders", json=order_body((product.id, 1)), headers=headers)
+    ).status_code == 201
+    response = await client.post(
+        "/api/v1/orders", json=order_body((product.id, 3)), headers=headers
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "idempotency_key_reused"
     assert (await Product.get(id=product.id)).stock == 9
@@ -135,11 +144,17 @@ async def test_recent_orders_newest_first_with_items(
     product = await make_product(stock=10, price="2.00")
     ids = []
     for qty in (1, 2, 3):
-        ids.append((await client.post("/api/v1/orders", json=order_body((product.id, qty)))).json()["id"])
+        ids.append(
+            (await client.post("/api/v1/orders", json=order_body((product.id, qty)))).json()["id"]
+        )
     recent = (await client.get("/api/v1/orders", params={"limit": 3})).json()["items"]
     assert [o["id"] for o in recent] == ids[::-1]
     assert [o["items"][0]["quantity"] for o in recent] == [3, 2, 1]
-    assert [Decimal(o["total"]) for o in recent] == [Decimal("6.00"), Decimal("4.00"), Decimal("2.00")]
+    assert [Decimal(o["total"]) for o in recent] == [
+        Decimal("6.00"),
+        Decimal("4.00"),
+        Decimal("2.00"),
+    ]
 
 
 async def test_unknown_order_is_404(client: httpx.AsyncClient) -> None:

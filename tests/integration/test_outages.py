@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,11 +25,13 @@ def own_servers() -> Iterator[tuple[Postgres, Redis]]:
 
 
 @pytest.fixture(scope="module")
-def api_url(own_servers: tuple[Postgres, Redis], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(
+    own_servers: tuple[Postgres, Redis], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     postgres, redis_server = own_servers
     import asyncio
 
-    url = asyncio.run(postgres.create_database("faultline_outage"))  # noqa: ASYNC
+    url = asyncio.run(postgres.create_database("faultline_outage"))
     prepare_database(url, catalogue_size=20)
     env = {
         "DATABASE_URL": url,
@@ -65,13 +66,20 @@ def test_postgres_down_gives_fast_503s_and_recovers(
             checks = {c["component"]: c["status"] for c in error["details"]}
             assert checks == {"postgres": "down", "redis": "up"}
 
-            for path in ("/api/v1/products?limit=2", "/api/v1/orders?limit=2", "/api/v1/products/9"):
+            for path in (
+                "/api/v1/products?limit=2",
+                "/api/v1/orders?limit=2",
+                "/api/v1/products/9",
+            ):
                 started = time.monotonic()
                 response = http.get(path)
                 elapsed = time.monotonic() - started
                 # /products/9 was never cached; all of these need the database.
                 assert response.status_code == 503, (path, response.text)
-                assert response.json()["error"]["code"] in {"database_unavailable", "db_pool_exhausted"}
+                assert response.json()["error"]["code"] in {
+                    "database_unavailable",
+                    "db_pool_exhausted",
+                }
                 assert "retry-after" in response.headers
                 assert elapsed < 3.0, f"{path} took {elapsed:.2f}s with PostgreSQL down"
             # A cached product still reads from Redis while PostgreSQL is down.

@@ -46,8 +46,12 @@ async def test_get_product(client: httpx.AsyncClient, make_product: ProductFacto
     response = await client.get(f"/api/v1/products/{made.id}")
     assert response.status_code == 200
     assert response.json() == {
-        "id": made.id, "sku": made.sku, "name": made.name, "description": "made by a test",
-        "price": "12.50", "stock": 7,
+        "id": made.id,
+        "sku": made.sku,
+        "name": made.name,
+        "description": "made by a test",
+        "price": "12.50",
+        "stock": 7,
     }
 
 

@@ -19,7 +19,10 @@ from tests.support.servers import free_port
 def faultline_cli(*args: str, env: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "faultline.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if result.returncode != 0:
         raise RuntimeError(f"faultline {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -38,9 +41,19 @@ def running_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "faultline.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port)],
-            env={**os.environ, "ENVIRONMENT": "test", **env}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "faultline.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, "ENVIRONMENT": "test", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         base_url = f"http://127.0.0.1:{port}"
         try:

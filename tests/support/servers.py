@@ -98,7 +98,9 @@ def _postgres_bindir() -> Path | None:
         candidate = Path(out.stdout.strip())
         if (candidate / "initdb").exists():
             return candidate
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
     return Path(found[-1]).parent if found else None
 
 
@@ -121,8 +123,17 @@ class LocalPostgres(Postgres):
             # Durability is not what these tests measure; speed is welcome.
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
-                  "-l", str(self.workdir / "postgres.log"), "-w", "start")
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "postgres.log"),
+            "-w",
+            "start",
+        )
         wait_for_port(self.host, self.port)
 
     def stop(self) -> None:
@@ -150,11 +161,26 @@ def start_local_postgres() -> LocalPostgres:
         shutil.chown(workdir, user=run_as)
     port = free_port()
     server = LocalPostgres(
-        host="127.0.0.1", port=port, admin_url=f"postgres://postgres@127.0.0.1:{port}/postgres",
-        controllable=True, datadir=workdir / "data", bindir=bindir, run_as=run_as, workdir=workdir,
+        host="127.0.0.1",
+        port=port,
+        admin_url=f"postgres://postgres@127.0.0.1:{port}/postgres",
+        controllable=True,
+        datadir=workdir / "data",
+        bindir=bindir,
+        run_as=run_as,
+        workdir=workdir,
     )
-    server._run(str(bindir / "initdb"), "-D", str(server.datadir), "-U", "postgres",
-                "--auth=trust", "-E", "UTF8", "--no-sync")
+    server._run(
+        str(bindir / "initdb"),
+        "-D",
+        str(server.datadir),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+    )
     server.start()
     return server
 
@@ -193,9 +219,21 @@ class LocalRedis(Redis):
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.host, self.port)
 

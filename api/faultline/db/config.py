@@ -38,4 +38,3 @@ def tortoise_config(settings: Settings | None = None) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
-

@@ -6,7 +6,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 # Money: exact decimals, never floats. 12 digits, 2 after the point.
-MONEY = {"max_digits": 12, "decimal_places": 2}
+MONEY_DIGITS, MONEY_PLACES = 12, 2
 
 
 class Product(Model):
@@ -14,7 +14,7 @@ class Product(Model):
     sku = fields.CharField(max_length=32, unique=True)
     name = fields.CharField(max_length=200, db_index=True)
     description = fields.TextField()
-    price = fields.DecimalField(**MONEY)
+    price = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
     stock = fields.IntField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -25,7 +25,7 @@ class Product(Model):
 
 class Order(Model):
     id = fields.IntField(primary_key=True)
-    total = fields.DecimalField(**MONEY)
+    total = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     # Set when the order was placed with an Idempotency-Key: a retry finds the first order here.
     idempotency_key = fields.CharField(max_length=200, null=True, unique=True)
@@ -47,7 +47,7 @@ class OrderItem(Model):
         "shop.Product", related_name="order_items", on_delete=fields.RESTRICT
     )
     quantity = fields.IntField()
-    unit_price = fields.DecimalField(**MONEY)
+    unit_price = fields.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
 
     order_id: int
     product_id: int

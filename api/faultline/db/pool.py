@@ -27,7 +27,8 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         # Tasks currently waiting for a connection: asyncpg keeps no such count.
         self.pending_acquires = 0
 
-    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:
+    # The parameter name is asyncpg's, and this overrides asyncpg's method.
+    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:  # noqa: ASYNC109
         limit = self.acquire_timeout if timeout is None else timeout
         self.pending_acquires += 1
         started = time.monotonic()

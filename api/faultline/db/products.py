@@ -15,7 +15,9 @@ async def get_product(product_id: int) -> Product | None:
     return await Product.get_or_none(id=product_id)
 
 
-async def list_products(limit: int, offset: int, name_contains: str | None) -> tuple[list[Product], int]:
+async def list_products(
+    limit: int, offset: int, name_contains: str | None
+) -> tuple[list[Product], int]:
     query = Product.all()
     if name_contains:
         query = query.filter(name__icontains=name_contains)
@@ -44,10 +46,13 @@ async def take_stock(product_id: int, quantity: int) -> bool:
 async def restock_below(low_water_mark: int, restock_level: int) -> list[int]:
     """Bring every product under the low-water mark back to the restock level; their ids."""
     async with in_transaction():
-        ids = await Product.filter(stock__lt=low_water_mark).values_list("id", flat=True)
+        ids = [
+            int(pid)  # type: ignore[call-overload]  # values_list(flat=True) yields scalars
+            for pid in await Product.filter(stock__lt=low_water_mark).values_list("id", flat=True)
+        ]
         if ids:
             await Product.filter(id__in=ids, stock__lt=low_water_mark).update(stock=restock_level)
-    return [int(i) for i in ids]
+    return ids
 
 
 async def count_products() -> int:

@@ -45,5 +45,7 @@ async def recent_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=NOT_FOUND, summary="One order")
-async def get_order(orders: OrdersDep, order_id: Annotated[int, Path(ge=1, le=MAX_DB_ID)]) -> OrderOut:
+async def get_order(
+    orders: OrdersDep, order_id: Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+) -> OrderOut:
     return await orders.get_order(order_id)

@@ -14,7 +14,9 @@ async def list_products(
     catalog: CatalogDep,
     limit: Annotated[int, Query(ge=1, le=PRODUCTS_PAGE_MAX)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="Name contains")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="Name contains")
+    ] = None,
 ) -> ProductPage:
     return await catalog.list_products(limit, offset, q)
 

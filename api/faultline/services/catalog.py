@@ -24,8 +24,13 @@ class CatalogService:
             await self._cache.put(product)
         return product
 
-    async def list_products(self, limit: int, offset: int, name_contains: str | None) -> ProductPage:
+    async def list_products(
+        self, limit: int, offset: int, name_contains: str | None
+    ) -> ProductPage:
         rows, total = await product_queries.list_products(limit, offset, name_contains)
         return ProductPage(
-            items=[ProductOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+            items=[ProductOut.model_validate(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
         )

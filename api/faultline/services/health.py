@@ -24,7 +24,13 @@ async def _timed(component: str, probe: asyncio.Future[object] | object) -> Heal
     started = time.perf_counter()
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
-    except (TimeoutError, OSError, RedisError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (
+        TimeoutError,
+        OSError,
+        RedisError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         return HealthCheck(component=component, status="down", error=reason)
     latency = round((time.perf_counter() - started) * 1000, 2)

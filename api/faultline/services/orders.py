@@ -75,7 +75,9 @@ class OrderService:
     def __init__(self, cache: ProductCache) -> None:
         self._cache = cache
 
-    async def place_order(self, order: OrderIn, idempotency_key: str | None) -> tuple[OrderOut, bool]:
+    async def place_order(
+        self, order: OrderIn, idempotency_key: str | None
+    ) -> tuple[OrderOut, bool]:
         """The order, and whether it is a replay of an earlier request with the same key."""
         request_fingerprint = fingerprint(order) if idempotency_key else None
         if idempotency_key:
@@ -107,7 +109,9 @@ class OrderService:
                         f"Not enough stock for product {product_id}",
                         details=[{"product_id": product_id, "requested": quantity}],
                     )
-            return await order_queries.insert_order(total, lines, idempotency_key, request_fingerprint)
+            return await order_queries.insert_order(
+                total, lines, idempotency_key, request_fingerprint
+            )
 
     async def _replay(self, key: str, request_fingerprint: str | None) -> OrderOut | None:
         existing = await order_queries.get_order_by_idempotency_key(key)

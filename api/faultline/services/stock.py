@@ -19,7 +19,9 @@ log = structlog.get_logger(__name__)
 
 
 class StockKeeper:
-    def __init__(self, cache: ProductCache, interval: float, low_water: int, restock_to: int) -> None:
+    def __init__(
+        self, cache: ProductCache, interval: float, low_water: int, restock_to: int
+    ) -> None:
         self._cache = cache
         self._interval = interval
         self._low_water = low_water

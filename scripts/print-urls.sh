@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prints where everything is, from the same .env that compose.yaml reads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a
+host=${BIND_ADDRESS:-127.0.0.1}
+cat <<TXT
+
+Faultline is up.
+  Shop API        http://${host}:${API_PORT}/api/v1/products
+  API docs        http://${host}:${API_PORT}/docs
+  Readiness       http://${host}:${API_PORT}/health/ready
+TXT

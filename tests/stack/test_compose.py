@@ -1,0 +1,146 @@
+"""compose.yaml is right by construction: it cannot run on the CI machines (no Docker engine), so
+everything that can be checked without the images is checked here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+
+# What each image can run in a healthcheck (checked against the upstream images; distroless
+# and scratch images have no shell, so only exec-form commands of their own binaries work).
+IMAGE_BINARIES: dict[str, set[str]] = {
+    "POSTGRES_IMAGE": {"pg_isready", "psql", "sh"},
+    "REDIS_IMAGE": {"redis-cli", "sh"},
+    "faultline-api:local": {"python", "faultline", "sh"},
+}
+
+
+def load_env() -> dict[str, str]:
+    env = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE.read_text()))
+
+
+def image_key(service: dict[str, Any]) -> str:
+    image = str(service.get("image", ""))
+    match = re.fullmatch(r"\$\{(\w+)\}", image)
+    return match.group(1) if match else image
+
+
+def test_validates_against_the_compose_spec() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_variable_is_defined_in_env() -> None:
+    env = load_env()
+    used = set(re.findall(r"\$\{(\w+)(?::?-[^}]*)?\}", COMPOSE.read_text()))
+    assert used, "compose.yaml uses no variables?"
+    assert used <= set(env), f"not in .env: {sorted(used - set(env))}"
+
+
+def test_images_are_pinned_in_env_never_latest(compose: dict[str, Any]) -> None:
+    env = load_env()
+    for name, service in compose["services"].items():
+        key = image_key(service)
+        if "build" in service:
+            assert key.endswith(":local"), f"{name}: locally built image should be tagged :local"
+            continue
+        assert key in env, f"{name}: image must come from .env, got {service.get('image')}"
+        tag = env[key].rpartition(":")[2]
+        assert tag and tag != "latest" and env[key].count(":") == 1, f"{name}: unpinned {env[key]}"
+
+
+def test_service_healthy_dependencies_have_healthchecks(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for dep, condition in (service.get("depends_on") or {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dep], (
+                    f"{name} waits for {dep}'s health, which has none"
+                )
+
+
+def test_healthchecks_only_call_binaries_the_image_has(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        check = service.get("healthcheck")
+        if not check:
+            continue
+        test = check["test"]
+        assert test[0] in ("CMD", "CMD-SHELL"), f"{name}: healthcheck must be exec form"
+        binary = "sh" if test[0] == "CMD-SHELL" else test[1]
+        assert binary in IMAGE_BINARIES[image_key(service)], f"{name}: image has no {binary}"
+
+
+def test_published_ports_bind_the_configurable_loopback(compose: dict[str, Any]) -> None:
+    assert load_env()["BIND_ADDRESS"] == "127.0.0.1"
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("${BIND_ADDRESS}:"), (
+                f"{name}: {port} not bound via BIND_ADDRESS"
+            )
+    assert "ports" not in compose["services"]["postgres"]
+    assert "ports" not in compose["services"]["redis"]
+
+
+def test_every_service_has_memory_limit_restart_policy_and_logging(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        assert service["deploy"]["resources"]["limits"]["memory"], name
+        assert "restart" in service, name
+        assert "logging" in service, name
+
+
+def test_mounted_files_exist_and_volumes_are_named(compose: dict[str, Any]) -> None:
+    named = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+            else:
+                assert source in named, f"{name}: volume {source} is not declared"
+
+
+def test_postgres_18_volume_is_mounted_at_the_parent_directory(compose: dict[str, Any]) -> None:
+    assert load_env()["POSTGRES_IMAGE"].startswith("postgres:18")
+    mounts = [str(v).split(":")[1] for v in compose["services"]["postgres"]["volumes"]]
+    assert mounts == ["/var/lib/postgresql"]
+
+
+def test_dockerfile_is_pinned_non_root_installs_the_lock_and_has_a_healthcheck() -> None:
+    dockerfile = (ROOT / "api" / "Dockerfile").read_text()
+    assert re.search(r"ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim", dockerfile)
+    assert load_env()["PYTHON_IMAGE"] in dockerfile
+    assert "requirements.lock" in dockerfile
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert "HEALTHCHECK" in dockerfile

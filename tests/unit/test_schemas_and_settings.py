@@ -1,0 +1,66 @@
+"""Validation rules that need no server: order bodies and settings."""
+
+import pytest
+from pydantic import ValidationError
+
+from faultline.config import Settings
+from faultline.schemas import MAX_ITEMS_PER_ORDER, MAX_QUANTITY_PER_ITEM, OrderIn
+
+
+def test_order_rejects_duplicate_products() -> None:
+    with pytest.raises(ValidationError, match="once per order"):
+        OrderIn.model_validate(
+            {"items": [{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 1}]}
+        )
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"product_id": 1, "quantity": 0},
+        {"product_id": 1, "quantity": MAX_QUANTITY_PER_ITEM + 1},
+        {"product_id": 0, "quantity": 1},
+        {"product_id": 2**31, "quantity": 1},
+        {"product_id": 1, "quantity": 1, "extra": True},
+    ],
+)
+def test_order_item_bounds(item: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        OrderIn.model_validate({"items": [item]})
+
+
+def test_order_size_bounds() -> None:
+    lines = [{"product_id": i, "quantity": 1} for i in range(1, MAX_ITEMS_PER_ORDER + 1)]
+    assert len(OrderIn.model_validate({"items": lines}).items) == MAX_ITEMS_PER_ORDER
+    with pytest.raises(ValidationError):
+        OrderIn.model_validate({"items": [*lines, {"product_id": 999, "quantity": 1}]})
+    with pytest.raises(ValidationError):
+        OrderIn.model_validate({"items": []})
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/shop")
+    monkeypatch.setenv("DB_POOL_MAX_SIZE", "3")
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql://u:p@db:5432/shop"
+    assert settings.db_pool_max_size == 3
+    assert settings.docs_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://u@db/shop"),
+        ("DB_POOL_MAX_SIZE", "0"),
+        ("DB_ACQUIRE_TIMEOUT_SECONDS", "-1"),
+        ("ENVIRONMENT", "staging"),
+        ("REDIS_URL", "not a url"),
+    ],
+)
+def test_bad_settings_fail_at_startup(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)  # type: ignore[call-arg]
