@@ -44,6 +44,7 @@ up: ## Start the stack with Docker Compose, wait until healthy, print the URLs
 		exit 1; \
 	fi
 	$(COMPOSE) up --detach --build --wait
+	@set -a; . ./.env; set +a; scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}"
 	@scripts/print-urls.sh
 
 down: ## Stop the stack (volumes are kept; `make clean` removes them)
