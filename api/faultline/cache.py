@@ -8,6 +8,7 @@ Settings.redis_timeout_seconds) so a dead Redis costs milliseconds.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable
 
 import structlog
@@ -19,6 +20,7 @@ from redis.retry import Retry
 
 from faultline.config import Settings
 from faultline.schemas import ProductOut
+from faultline.telemetry.metrics import CACHE_DURATION, CACHE_REQUESTS
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +52,19 @@ class ProductCache:
         self._ttl = ttl_seconds
 
     async def get(self, product_id: int) -> tuple[CacheResult, ProductOut | None]:
+        result, product = await self._lookup(product_id)
+        CACHE_REQUESTS.labels(result.value).inc()
+        return result, product
+
+    async def _lookup(self, product_id: int) -> tuple[CacheResult, ProductOut | None]:
+        started = time.perf_counter()
         try:
             raw = await self._redis.get(product_key(product_id))
         except RedisError as exc:
             log.warning("cache.error", op="get", error_type=type(exc).__name__)
             return CacheResult.ERROR, None
+        finally:
+            CACHE_DURATION.labels("get").observe(time.perf_counter() - started)
         if raw is None:
             return CacheResult.MISS, None
         try:
@@ -64,10 +74,13 @@ class ProductCache:
             return CacheResult.MISS, None
 
     async def put(self, product: ProductOut) -> None:
+        started = time.perf_counter()
         try:
             await self._redis.set(product_key(product.id), product.model_dump_json(), ex=self._ttl)
         except RedisError as exc:
             log.warning("cache.error", op="set", error_type=type(exc).__name__)
+        finally:
+            CACHE_DURATION.labels("set").observe(time.perf_counter() - started)
 
     async def invalidate(self, product_ids: Iterable[int]) -> None:
         keys = [product_key(pid) for pid in product_ids]

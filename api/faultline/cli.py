@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             loop="uvloop",
             http="httptools",
             access_log=False,  # the app logs each request once, with its request id
+            log_config=None,  # and its own start-up line, as JSON like every other line
             proxy_headers=True,
             timeout_graceful_shutdown=10,
         )

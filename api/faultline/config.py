@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: PositiveFloat = 2.0
     # Upper bound on any single statement, so that nothing can hang a request forever.
     db_statement_timeout_seconds: PositiveFloat = 30.0
+    # Waits for a pool connection longer than this appear as a span in the request's trace.
+    db_pool_wait_span_threshold_seconds: float = Field(default=0.005, ge=0)
 
     # Redis: the product cache. Short timeouts: a dead cache must cost milliseconds, not seconds.
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
@@ -41,6 +43,22 @@ class Settings(BaseSettings):
     stock_replenish_interval_seconds: float = Field(default=15.0, ge=0)
     stock_low_water_mark: int = Field(default=20, ge=0)
     stock_restock_level: int = Field(default=500, ge=1)
+
+    # Telemetry. Tracing and OTLP export follow the standard OTEL_* variables (OTEL_SERVICE_NAME,
+    # OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER[_ARG], ...);
+    # OTEL_SDK_DISABLED=true turns traces and OTLP logs off.
+    otel_sdk_disabled: bool = False
+    # Ratio of the default sampler (parent-based trace-id ratio) when OTEL_TRACES_SAMPLER is unset.
+    otel_traces_sampler_arg: float = Field(default=1.0, ge=0, le=1)
+    # Each OTLP export gives up after this long; the export runs off the request path anyway.
+    otlp_export_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    otel_logs_enabled: bool = True
+    # Prometheus /metrics and per-request RED metrics (false only for benchmarking bare).
+    metrics_enabled: bool = True
+    event_loop_lag_interval_seconds: float = Field(default=0.1, ge=0)
+    # Log format: JSON lines unless on a terminal; LOG_JSON forces either way.
+    log_json: bool | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("database_url")
     @classmethod

@@ -1,10 +1,12 @@
-"""The shop API: `create_app()` builds it; uvicorn runs `faultline.main:app`."""
+"""The shop API: `create_app()` builds it; `faultline serve` runs it under uvicorn."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from tortoise.contrib.fastapi import RegisterTortoise
 
@@ -13,10 +15,22 @@ from faultline.cache import ProductCache, create_redis
 from faultline.config import Settings, get_settings
 from faultline.db.config import tortoise_config
 from faultline.errors import install_error_handlers
-from faultline.logging import configure_logging
 from faultline.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
+from faultline.telemetry.http import instrument_http
+from faultline.telemetry.logs import configure_logging
+from faultline.telemetry.loop_lag import LoopLagMonitor
+from faultline.telemetry.otel import start_telemetry
+
+log = structlog.get_logger(__name__)
+
+# Scrapes and health probes arrive every few seconds and would bury the shop's traces.
+UNTRACED_PATHS = frozenset({"/metrics", "/health/live", "/health/ready"})
+
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,7 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings)
+        telemetry = start_telemetry(settings)
+        configure_logging(settings, telemetry.logger_provider)
+        loop_lag = LoopLagMonitor(settings.event_loop_lag_interval_seconds)
+        loop_lag.start()
         async with RegisterTortoise(app, config=tortoise_config(settings)):
             redis = create_redis(settings)
             cache = ProductCache(redis, settings.cache_ttl_seconds)
@@ -37,12 +54,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis = redis
             app.state.cache = cache
             keeper.start()
+            log.info(
+                "api.started",
+                version=__version__,
+                environment=settings.environment,
+                tracing=not settings.otel_sdk_disabled,
+                pool_max=settings.db_pool_max_size,
+                acquire_timeout_s=settings.db_acquire_timeout_seconds,
+            )
             try:
                 yield
             finally:
                 await keeper.stop()
                 await redis.aclose()
+        await loop_lag.stop()
+        telemetry.shutdown()  # flushes queued spans and log records, bounded by the export timeout
 
+    tracing = not settings.otel_sdk_disabled
     app = FastAPI(
         title="Faultline shop API",
         version=__version__,
@@ -50,21 +78,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # FastAPI's own OpenTelemetry support makes the server span, around the whole middleware
+        # stack, so request metrics are recorded while it is current (exemplars). Only spans:
+        # Prometheus has the metrics, structlog the logs, and per-operation spans cost throughput.
+        telemetry={
+            "tracing": tracing,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "exclude": _untraced,
+        },
     )
     app.state.settings = settings
     install_error_handlers(app)
-
     for module in (products, orders, health):
         app.include_router(module.router)
 
-    # Outermost last: the request id exists before anything else runs.
+    # Middleware, innermost first: body limit, RED metrics, request id + access log.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    if settings.metrics_enabled:
+        instrument_http(app)
     app.add_middleware(RequestContextMiddleware)
     return app
-
-
-def __getattr__(name: str) -> FastAPI:
-    # `uvicorn faultline.main:app` builds the app on first access, never at import time.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)

@@ -2,7 +2,7 @@
 
 - RequestContextMiddleware: a request id for every request (an incoming, well-formed
   X-Request-ID is honoured), returned in the response and bound to every log line; one access
-  log line per request.
+  log line per request (with trace ids, inside the server span); the in-flight gauge.
 - BodySizeLimitMiddleware: refuses bodies over the limit with 413, whether or not the client
   sent Content-Length.
 """
@@ -16,6 +16,8 @@ import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from faultline.telemetry.metrics import HTTP_IN_FLIGHT
 
 log = structlog.get_logger("faultline.access")
 
@@ -56,9 +58,11 @@ class RequestContextMiddleware:
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
+            HTTP_IN_FLIGHT.inc()
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                HTTP_IN_FLIGHT.dec()
                 log.info(
                     "request",
                     method=scope["method"],

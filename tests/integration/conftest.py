@@ -48,6 +48,7 @@ def settings(database_url: str, redis_server: Redis) -> Settings:
         database_url=database_url,
         redis_url=redis_server.url,  # type: ignore[arg-type]
         stock_replenish_interval_seconds=0,  # tests count stock exactly
+        otel_sdk_disabled=True,  # traces are tested against a separate API process (test_tracing)
         db_pool_max_size=10,
     )
 

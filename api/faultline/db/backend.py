@@ -14,12 +14,14 @@ from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from faultline.db.pool import create_bounded_pool
 
 DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 2.0
+DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS = 0.005
 
 
 class BoundedAsyncpgClient(AsyncpgDBClient):
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         acquire_timeout = float(kwargs.pop("acquire_timeout", DEFAULT_ACQUIRE_TIMEOUT_SECONDS))
-        return await create_bounded_pool(acquire_timeout, **kwargs)
+        threshold = float(kwargs.pop("wait_span_threshold", DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS))
+        return await create_bounded_pool(acquire_timeout, threshold, **kwargs)
 
 
 client_class = BoundedAsyncpgClient

@@ -21,6 +21,7 @@ def tortoise_config(settings: Settings | None = None) -> dict[str, Any]:
             "maxsize": settings.db_pool_max_size,
             # Everything below goes to asyncpg.create_pool.
             "acquire_timeout": settings.db_acquire_timeout_seconds,
+            "wait_span_threshold": settings.db_pool_wait_span_threshold_seconds,
             "timeout": settings.db_connect_timeout_seconds,  # connect timeout
             "command_timeout": settings.db_statement_timeout_seconds,
             "server_settings": {"application_name": settings.service_name},

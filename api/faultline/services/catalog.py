@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from opentelemetry import trace
+
 from faultline.cache import CacheResult, ProductCache
 from faultline.db import products as product_queries
 from faultline.errors import NotFound
 from faultline.schemas import ProductOut, ProductPage
+
+tracer = trace.get_tracer(__name__)
 
 
 class CatalogService:
@@ -13,16 +17,19 @@ class CatalogService:
         self._cache = cache
 
     async def get_product(self, product_id: int) -> ProductOut:
-        result, cached = await self._cache.get(product_id)
-        if result is CacheResult.HIT and cached is not None:
-            return cached
-        row = await product_queries.get_product(product_id)
-        if row is None:
-            raise NotFound(f"Product {product_id} not found")
-        product = ProductOut.model_validate(row)
-        if result is not CacheResult.ERROR:
-            await self._cache.put(product)
-        return product
+        with tracer.start_as_current_span("load product") as span:
+            span.set_attribute("shop.product.id", product_id)
+            result, cached = await self._cache.get(product_id)
+            span.set_attribute("shop.cache.result", result.value)
+            if result is CacheResult.HIT and cached is not None:
+                return cached
+            row = await product_queries.get_product(product_id)
+            if row is None:
+                raise NotFound(f"Product {product_id} not found")
+            product = ProductOut.model_validate(row)
+            if result is not CacheResult.ERROR:
+                await self._cache.put(product)
+            return product
 
     async def list_products(
         self, limit: int, offset: int, name_contains: str | None

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
+from opentelemetry import trace
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -21,8 +22,10 @@ from faultline.db import products as product_queries
 from faultline.db.models import Order
 from faultline.errors import InsufficientStock, InvalidRequest, NotFound
 from faultline.schemas import OrderIn, OrderItemOut, OrderOut
+from faultline.telemetry.metrics import ORDER_VALUE, ORDERS_CREATED, STOCKOUTS
 
 CENT = Decimal("0.01")
+tracer = trace.get_tracer(__name__)
 
 
 class IdempotencyKeyReused(InvalidRequest):
@@ -79,6 +82,22 @@ class OrderService:
         self, order: OrderIn, idempotency_key: str | None
     ) -> tuple[OrderOut, bool]:
         """The order, and whether it is a replay of an earlier request with the same key."""
+        with tracer.start_as_current_span("place order") as span:
+            span.set_attribute("shop.order.lines", len(order.items))
+            span.set_attribute("shop.order.idempotent", idempotency_key is not None)
+            try:
+                placed, replayed = await self._place(order, idempotency_key)
+            except InsufficientStock:
+                STOCKOUTS.inc()
+                raise
+            span.set_attribute("shop.order.id", placed.id)
+            span.set_attribute("shop.order.replayed", replayed)
+            if not replayed:
+                ORDERS_CREATED.inc()
+                ORDER_VALUE.observe(float(placed.total))
+            return placed, replayed
+
+    async def _place(self, order: OrderIn, idempotency_key: str | None) -> tuple[OrderOut, bool]:
         request_fingerprint = fingerprint(order) if idempotency_key else None
         if idempotency_key:
             replay = await self._replay(idempotency_key, request_fingerprint)

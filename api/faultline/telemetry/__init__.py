@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics (with exemplars), OpenTelemetry traces and logs, loop lag."""

@@ -1,0 +1,54 @@
+"""structlog set-up: JSON lines in containers (a readable console on a terminal), every line
+carrying `trace_id`/`span_id` when a span is active, and the same records sent as OpenTelemetry
+log records over OTLP (for Loki, via the collector) when a LoggerProvider is given."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, cast
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.instrumentation.structlog import StructlogProcessor
+from opentelemetry.sdk._logs import LoggerProvider
+
+from faultline.config import Settings
+
+
+def add_trace_context(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
+
+
+def configure_logging(settings: Settings, logger_provider: LoggerProvider | None = None) -> None:
+    use_json = settings.log_json if settings.log_json is not None else not sys.stdout.isatty()
+    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    processors: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
+    ]
+    if logger_provider is not None:
+        # Before the renderer: it needs the event dict, not the rendered line.
+        otel_processor = StructlogProcessor(logger_provider=logger_provider)  # type: ignore[no-untyped-call]
+        processors.append(cast(structlog.types.Processor, otel_processor))
+    if use_json:
+        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+    else:
+        processors += [structlog.dev.set_exc_info, structlog.dev.ConsoleRenderer()]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries that log through the standard library: warnings and above, same stream.
+    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(name)s %(message)s")

@@ -1,0 +1,107 @@
+"""Every Prometheus metric the API exposes, defined once, on the default registry (which also
+carries the process and GC collectors). Dashboards, alerts and the signal contract read these
+names, so they are part of the API's contract.
+
+Names follow the OpenTelemetry semantic conventions where one exists (database client
+connection metrics), as Prometheus spells them (dots become underscores, units as suffixes).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# 5 ms resolution at the bottom, 10 s at the top: a healthy read and a stuck pool both land in
+# a bucket of their own.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+FAST_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+# --- HTTP (RED), recorded through prometheus-fastapi-instrumentator ------------------------------
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by route template, method and status class",
+    ["handler", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Server-side HTTP request duration; exemplars carry the trace id of sampled requests",
+    ["handler", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being served right now")
+
+# --- Database connection pool, client side (OTel db.client.connection.*) -------------------------
+POOL_LABELS = ["pool_name"]
+DB_CONNECTION_COUNT = Gauge(
+    "db_client_connection_count",
+    "Pool connections by state (used = held by a request)",
+    ["pool_name", "state"],
+)
+DB_CONNECTION_MAX = Gauge(
+    "db_client_connection_max", "Most connections the pool may open", POOL_LABELS
+)
+DB_CONNECTION_PENDING = Gauge(
+    "db_client_connection_pending_requests", "Requests waiting for a pool connection", POOL_LABELS
+)
+DB_CONNECTION_WAIT = Histogram(
+    "db_client_connection_wait_time_seconds",
+    "Time to acquire a pool connection",
+    POOL_LABELS,
+    buckets=FAST_BUCKETS,
+)
+DB_CONNECTION_USE = Histogram(
+    "db_client_connection_use_time_seconds",
+    "Time a connection was held before release",
+    POOL_LABELS,
+    buckets=FAST_BUCKETS,
+)
+DB_CONNECTION_TIMEOUTS = Counter(
+    "db_client_connection_timeouts",
+    "Acquisitions that gave up after the acquire timeout (answered 503)",
+    POOL_LABELS,
+)
+DB_OPERATION_DURATION = Histogram(
+    "db_client_operation_duration_seconds",
+    "Duration of database statements, by SQL operation and low-cardinality query name",
+    ["operation", "query_name"],
+    buckets=FAST_BUCKETS,
+)
+
+# --- Cache ---------------------------------------------------------------------------------------
+CACHE_REQUESTS = Counter("cache_requests", "Product cache lookups by result", ["result"])
+CACHE_DURATION = Histogram(
+    "cache_operation_duration_seconds",
+    "Duration of cache calls (including failed ones)",
+    ["operation"],
+    buckets=FAST_BUCKETS,
+)
+
+# --- Runtime -----------------------------------------------------------------------------------
+EVENT_LOOP_LAG = Histogram(
+    "asyncio_event_loop_lag_seconds",
+    "How late the event loop woke a sampler that asked to sleep a fixed interval",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+# --- Business ------------------------------------------------------------------------------------
+ORDERS_CREATED = Counter("shop_orders_created", "Orders placed (replays not counted)")
+ORDER_VALUE = Histogram(
+    "shop_order_value",
+    "Order totals in the shop's currency",
+    buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+)
+STOCKOUTS = Counter("shop_stockouts", "Orders refused because an item was out of stock")

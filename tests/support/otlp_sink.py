@@ -1,0 +1,169 @@
+"""A stand-in for the OpenTelemetry collector's OTLP/HTTP receiver.
+
+The real collector has no package for this machine (no Docker, nothing on PyPI/apt), so tests and
+the benchmark point the API's OTLP exporter here instead. It accepts what the collector would
+(POST /v1/traces, /v1/logs, /v1/metrics; protobuf, optionally gzip), decodes it with the official
+OTLP protobuf definitions and keeps it for assertions. It does nothing else: no processing, no
+forwarding. Run it in-process (`OtlpSink()`) or as its own process (`python -m
+tests.support.otlp_sink --port N`, what the benchmark does so that it costs what a collector
+would, off the API's process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+
+def _value(any_value: AnyValue) -> Any:
+    kind = any_value.WhichOneof("value")
+    return getattr(any_value, kind) if kind else None
+
+
+def attributes(pairs: Any) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in pairs if isinstance(kv, KeyValue)}
+
+
+@dataclass
+class Span:
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    status_code: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class LogRecord:
+    body: Any
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    severity: str
+
+
+@dataclass
+class Received:
+    spans: list[Span] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_traces(self, payload: bytes) -> None:
+        request = ExportTraceServiceRequest.FromString(payload)
+        spans = []
+        for resource_spans in request.resource_spans:
+            resource = attributes(resource_spans.resource.attributes)
+            for scope_spans in resource_spans.scope_spans:
+                for s in scope_spans.spans:
+                    spans.append(
+                        Span(
+                            name=s.name,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_span_id=s.parent_span_id.hex(),
+                            attributes=attributes(s.attributes),
+                            resource=resource,
+                            status_code=s.status.code,
+                            start_ns=s.start_time_unix_nano,
+                            end_ns=s.end_time_unix_nano,
+                        )
+                    )
+        with self.lock:
+            self.spans.extend(spans)
+
+    def add_logs(self, payload: bytes) -> None:
+        request = ExportLogsServiceRequest.FromString(payload)
+        records = []
+        for resource_logs in request.resource_logs:
+            resource = attributes(resource_logs.resource.attributes)
+            for scope_logs in resource_logs.scope_logs:
+                for r in scope_logs.log_records:
+                    records.append(
+                        LogRecord(
+                            body=_value(r.body),
+                            trace_id=r.trace_id.hex(),
+                            span_id=r.span_id.hex(),
+                            attributes=attributes(r.attributes),
+                            resource=resource,
+                            severity=r.severity_text,
+                        )
+                    )
+        with self.lock:
+            self.logs.extend(records)
+
+    def spans_of(self, trace_id: str) -> list[Span]:
+        with self.lock:
+            return [s for s in self.spans if s.trace_id == trace_id]
+
+    def snapshot(self) -> tuple[list[Span], list[LogRecord]]:
+        with self.lock:
+            return list(self.spans), list(self.logs)
+
+
+def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            if self.path == "/v1/traces":
+                received.add_traces(body)
+            elif self.path == "/v1/logs":
+                received.add_logs(body)
+            elif self.path != "/v1/metrics":
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+class OtlpSink:
+    """An in-process OTLP/HTTP receiver on 127.0.0.1 (see the module docstring)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.received = Received()
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.received))
+        self.port = int(self.server.server_address[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> OtlpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def spans(self) -> Iterator[Span]:
+        yield from self.received.snapshot()[0]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    sink = OtlpSink(port)
+    sink.server.serve_forever()
