@@ -8,8 +8,9 @@ BIN     := $(VENV)/bin
 COMPOSE ?= docker compose
 SERVICE ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install test test-unit lint fmt up down ps logs restart clean
+.PHONY: help install test test-unit lint fmt bench up down ps logs restart clean
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,14 +30,18 @@ test: install ## Run the whole suite against real PostgreSQL and Redis (installs
 test-unit: install ## Only the tests that need no server (seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds (~5 min)
+	@scripts/ensure-tools.sh
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
 lint: install ## ruff (lint + format check) and mypy (strict)
-	$(BIN)/ruff check api tests
-	$(BIN)/ruff format --check api tests
+	$(BIN)/ruff check api tests scripts
+	$(BIN)/ruff format --check api tests scripts
 	$(BIN)/mypy
 
 fmt: install ## Format and autofix with ruff
-	$(BIN)/ruff format api tests
-	$(BIN)/ruff check --fix api tests
+	$(BIN)/ruff format api tests scripts
+	$(BIN)/ruff check --fix api tests scripts
 
 up: ## Start the stack with Docker Compose, wait until healthy, print the URLs
 	@if ! timeout 5 docker info >/dev/null 2>&1; then \

@@ -10,6 +10,9 @@ set -euo pipefail
 declare -A PACKAGE_FOR=(
   [initdb]=postgresql         # PostgreSQL server (tests run it as the `postgres` user)
   [redis-server]=redis-server
+  [prometheus]=prometheus     # real Prometheus: scrapes the API, stores exemplars (+ promtool)
+  [promtool]=prometheus
+  [wrk]=wrk                   # load for `make bench`
 )
 SERVERS=(initdb redis-server)  # provided by testcontainers or URLs where available
 
@@ -33,7 +36,8 @@ fi
 missing=()
 for cmd in "${!PACKAGE_FOR[@]}"; do
   if $skip_servers && [[ " ${SERVERS[*]} " == *" $cmd "* ]]; then continue; fi
-  have "$cmd" || missing+=("${PACKAGE_FOR[$cmd]}")
+  pkg=${PACKAGE_FOR[$cmd]}
+  if ! have "$cmd" && [[ " ${missing[*]} " != *" $pkg "* ]]; then missing+=("$pkg"); fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

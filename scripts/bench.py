@@ -1,0 +1,237 @@
+"""`make bench`: what telemetry costs, measured on the real API (real PostgreSQL and Redis).
+
+Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop + httptools):
+  bare            no instrumentator, no /metrics, no tracing, no request logs, no loop-lag sampler
+  full            everything at its defaults (a JSON log line per request, also sent over OTLP),
+                  exporting to an OTLP receiver (a stand-in for the
+                  collector, in its own process: tests/support/otlp_sink.py)
+  collector-down  everything on, OTLP endpoint with nothing listening
+  metrics-only    Prometheus metrics on, tracing and OTLP logs off   (--variants, to split costs)
+  tracing-only    tracing and OTLP logs on, Prometheus metrics off
+
+Phase 1 (capacity): wrk, 2 threads, 64 connections, GET /api/v1/products/{random id}, each
+variant in every round, order rotated between rounds. Phase 2 (fixed rate): each variant paced
+at half of bare's median capacity; p50/p99 compared. Machines are noisy, so the verdict is ratios
+within one run: full / bare.
+
+Usage: python scripts/bench.py [--rounds 3] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.api import prepare_database, running_api  # noqa: E402
+from tests.support.servers import free_port, servers  # noqa: E402
+
+LUA = ROOT / "scripts" / "bench-product-read.lua"
+CONNECTIONS, THREADS = 64, 2
+PACED_CONNECTIONS = 32
+
+
+@dataclass
+class Run:
+    variant: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> Run:
+    env = {**os.environ, "WRK_DELAY_MS": f"{delay_ms:.3f}"}
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    return Run(
+        "",
+        result["requests"] / result["duration_s"],
+        result["p50_ms"],
+        result["p99_ms"],
+        result["errors"] + result["non_2xx"],
+    )
+
+
+def variant_env(name: str, base: dict[str, str], sink_endpoint: str) -> dict[str, str]:
+    env = dict(base)
+    if name == "bare":
+        # No telemetry at all: not even the per-request log line.
+        env.update(
+            METRICS_ENABLED="false",
+            OTEL_SDK_DISABLED="true",
+            EVENT_LOOP_LAG_INTERVAL_SECONDS="0",
+            LOG_LEVEL="warning",
+        )
+    elif name == "full":
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=sink_endpoint)
+    elif name == "collector-down":
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    elif name == "metrics-only":
+        env.update(OTEL_SDK_DISABLED="true")
+    elif name == "tracing-only":
+        env.update(
+            METRICS_ENABLED="false",
+            EVENT_LOOP_LAG_INTERVAL_SECONDS="0",
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink_endpoint,
+        )
+    else:
+        raise SystemExit(f"unknown variant {name}")
+    return env
+
+
+def measure(name: str, env: dict[str, str], logdir: Path, seconds: int, delay_ms: float) -> Run:
+    with running_api(env, logdir / f"{name}.log") as url:
+        wrk(url, 3, CONNECTIONS)  # warm-up: fills the cache and the pool
+        connections = PACED_CONNECTIONS if delay_ms else CONNECTIONS
+        run = wrk(url, seconds, connections, delay_ms)
+    run.variant = name
+    return run
+
+
+def summarise(runs: list[Run], variants: list[str]) -> dict[str, dict[str, float]]:
+    table = {}
+    for name in variants:
+        mine = [r for r in runs if r.variant == name]
+        table[name] = {
+            "rps": statistics.median(r.rps for r in mine),
+            "p50": statistics.median(r.p50_ms for r in mine),
+            "p99": statistics.median(r.p99_ms for r in mine),
+            "errors": sum(r.errors for r in mine),
+        }
+    return table
+
+
+def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
+    bare = table["bare"]
+    print(f"\n{title}")
+    header = ("variant", "req/s", "vs bare", "p50 ms", "p99 ms", "p99 vs bare", "errors")
+    print(
+        f"  {header[0]:<15}"
+        + "".join(f"{h:>{w}}" for h, w in zip(header[1:], (9, 9, 9, 9, 13, 8), strict=True))
+    )
+    for name, row in table.items():
+        print(
+            f"  {name:<15}{row['rps']:>9.0f}{row['rps'] / bare['rps']:>9.2f}{row['p50']:>9.1f}"
+            f"{row['p99']:>9.1f}{row['p99'] / bare['p99']:>13.2f}{row['errors']:>8.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--variants",
+        default="full,collector-down",
+        help="compared with bare, comma-separated (also: metrics-only, tracing-only)",
+    )
+    parser.add_argument("--no-fixed-rate", action="store_true", help="capacity phase only")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk (make bench installs it)")
+    variants = ["bare", *[v for v in args.variants.split(",") if v and v != "bare"]]
+    logdir = Path(tempfile.mkdtemp(prefix="faultline-bench-"))
+    with servers() as (postgres, redis_server):
+        database_url = asyncio.run(postgres.create_database("faultline_bench"))
+        prepare_database(database_url, catalogue_size=1200)
+        sink_port = free_port()
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.otlp_sink", "--port", str(sink_port)], cwd=ROOT
+        )
+        base = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_server.url,
+            "STOCK_REPLENISH_INTERVAL_SECONDS": "0",
+            "LOG_JSON": "true",
+        }
+        try:
+            time.sleep(0.5)
+            print(
+                f"bench: {args.rounds} rounds x {len(variants)} variants, {args.seconds}s each, "
+                f"wrk -t{THREADS} -c{CONNECTIONS}; logs in {logdir}",
+                flush=True,
+            )
+            capacity: list[Run] = []
+            for round_no in range(args.rounds):
+                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
+                for name in order:
+                    run = measure(
+                        name,
+                        variant_env(name, base, f"http://127.0.0.1:{sink_port}"),
+                        logdir,
+                        args.seconds,
+                        0,
+                    )
+                    capacity.append(run)
+                    print(
+                        f"  capacity  round {round_no + 1} {name:<15} {run.rps:7.0f} req/s  "
+                        f"p99 {run.p99_ms:6.1f} ms",
+                        flush=True,
+                    )
+            cap_table = summarise(capacity, variants)
+            target_rps = cap_table["bare"]["rps"] / 2
+            delay_ms = PACED_CONNECTIONS / target_rps * 1000
+            paced: list[Run] = []
+            for round_no in range(0 if args.no_fixed_rate else args.rounds):
+                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
+                for name in order:
+                    run = measure(
+                        name,
+                        variant_env(name, base, f"http://127.0.0.1:{sink_port}"),
+                        logdir,
+                        args.seconds,
+                        delay_ms,
+                    )
+                    paced.append(run)
+                    print(
+                        f"  fixed     round {round_no + 1} {name:<15} {run.rps:7.0f} req/s  "
+                        f"p99 {run.p99_ms:6.1f} ms",
+                        flush=True,
+                    )
+        finally:
+            sink.terminate()
+            sink.wait()
+    print_table("Capacity (closed loop, wrk -t2 -c64), medians:", cap_table)
+    if paced:
+        print_table(
+            f"Fixed rate (~{target_rps:.0f} req/s = half of bare's capacity), medians:",
+            summarise(paced, variants),
+        )
+    if "full" in cap_table:
+        ratio = cap_table["full"]["rps"] / cap_table["bare"]["rps"]
+        print(f"\nGoal: full >= 0.70 x bare throughput -> {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
