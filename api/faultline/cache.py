@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from faultline.config import Settings
+from faultline.faults.effects import fail_if_cache_outage
 from faultline.schemas import ProductOut
 from faultline.telemetry.metrics import CACHE_DURATION, CACHE_REQUESTS
 
@@ -59,6 +60,7 @@ class ProductCache:
     async def _lookup(self, product_id: int) -> tuple[CacheResult, ProductOut | None]:
         started = time.perf_counter()
         try:
+            await fail_if_cache_outage()
             raw = await self._redis.get(product_key(product_id))
         except RedisError as exc:
             log.warning("cache.error", op="get", error_type=type(exc).__name__)
@@ -76,6 +78,7 @@ class ProductCache:
     async def put(self, product: ProductOut) -> None:
         started = time.perf_counter()
         try:
+            await fail_if_cache_outage()
             await self._redis.set(product_key(product.id), product.model_dump_json(), ex=self._ttl)
         except RedisError as exc:
             log.warning("cache.error", op="set", error_type=type(exc).__name__)
@@ -87,6 +90,7 @@ class ProductCache:
         if not keys:
             return
         try:
+            await fail_if_cache_outage()
             await self._redis.delete(*keys)
         except RedisError as exc:
             # The TTL bounds how long a stale stock figure can be served.

@@ -60,7 +60,26 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = sub.add_parser("serve", help="run the API")
     serve_parser.add_argument("--host", default="0.0.0.0")  # noqa: S104  (inside a container)
     serve_parser.add_argument("--port", type=int, default=8000)
+    control_parser = sub.add_parser("control", help="run the control service")
+    control_parser.add_argument("--host", default="0.0.0.0")  # noqa: S104  (inside a container)
+    control_parser.add_argument("--port", type=int, default=8080)
+    sub.add_parser("faults", help="show every fault and its state")
+    fault_parser = sub.add_parser("fault", help="turn a fault on (or --off)")
+    fault_parser.add_argument("name")
+    fault_parser.add_argument("params", nargs="*", help="key=value (JSON values)")
+    fault_parser.add_argument("--ttl", type=int, help="seconds until it switches itself off")
+    fault_parser.add_argument("--off", action="store_true")
+    sub.add_parser("heal", help="turn every fault off")
     args = parser.parse_args(argv)
+
+    if args.command in ("faults", "fault", "heal"):
+        from faultline.control import client
+
+        if args.command == "faults":
+            return client.show_faults()
+        if args.command == "heal":
+            return client.heal()
+        return client.set_fault(args.name, args.params, args.ttl, args.off)
 
     if args.command in ("migrate", "setup"):
         asyncio.run(_migrate())
@@ -70,11 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"catalogue ready: {total} products")
     if args.command == "makemigrations":
         return asyncio.run(_makemigrations(args.name))
-    if args.command == "serve":
+    if args.command in ("serve", "control"):
         import uvicorn
 
         uvicorn.run(
-            "faultline.main:create_app",
+            "faultline.main:create_app"
+            if args.command == "serve"
+            else "faultline.control.app:create_control_app",
             factory=True,
             host=args.host,
             port=args.port,

@@ -7,7 +7,7 @@ Tests build their own `Settings(...)` and hand it to `create_app()` instead of p
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, RedisDsn, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, RedisDsn, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     # Log format: JSON lines unless on a terminal; LOG_JSON forces either way.
     log_json: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Faults: how often replicas re-read the fault store (pub/sub wakes them sooner), and how long
+    # the store may be unreachable before every fault switches off here (fail safe).
+    fault_sync_interval_seconds: float = Field(default=1.0, gt=0, le=10)
+    fault_store_grace_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    # Control service: bearer token for writes (unset = writes refused), and where it listens.
+    faultline_admin_token: SecretStr | None = None
+    control_port: int = Field(default=8080, ge=1, le=65535)
+    # In the compose stack, each console chart links to its Grafana panel (unset: no links).
+    grafana_url: str | None = None
 
     @field_validator("database_url")
     @classmethod

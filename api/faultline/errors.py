@@ -14,6 +14,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -147,6 +149,10 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    # Logged once, here at the edge, with the traceback; recorded on the request's span.
+    span = trace.get_current_span()
+    span.record_exception(exc)
+    span.set_status(StatusCode.ERROR, type(exc).__name__)
     log.exception("request.unhandled_error", error_type=type(exc).__name__)
     return error_response(request, 500, "internal_error", "Internal server error")
 

@@ -15,6 +15,8 @@ from faultline.cache import ProductCache, create_redis
 from faultline.config import Settings, get_settings
 from faultline.db.config import tortoise_config
 from faultline.errors import install_error_handlers
+from faultline.faults import effects as fault_effects
+from faultline.faults.runtime import RUNTIME as FAULTS
 from faultline.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
@@ -54,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis = redis
             app.state.cache = cache
             keeper.start()
+            fault_effects.install(FAULTS)
+            await FAULTS.start(
+                redis, settings.fault_sync_interval_seconds, settings.fault_store_grace_seconds
+            )
             log.info(
                 "api.started",
                 version=__version__,
@@ -65,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await FAULTS.stop()  # releases whatever faults held (connections, memory)
                 await keeper.stop()
                 await redis.aclose()
         await loop_lag.stop()

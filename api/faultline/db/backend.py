@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
+from faultline.db.connection import FaultableConnection
 from faultline.db.pool import create_bounded_pool
 
 DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 2.0
@@ -18,6 +19,8 @@ DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS = 0.005
 
 
 class BoundedAsyncpgClient(AsyncpgDBClient):
+    connection_class = FaultableConnection
+
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         acquire_timeout = float(kwargs.pop("acquire_timeout", DEFAULT_ACQUIRE_TIMEOUT_SECONDS))
         threshold = float(kwargs.pop("wait_span_threshold", DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS))

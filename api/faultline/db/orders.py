@@ -16,8 +16,19 @@ async def get_order_by_idempotency_key(key: str) -> Order | None:
     return await Order.get_or_none(idempotency_key=key).prefetch_related("items")
 
 
-async def recent_orders(limit: int) -> list[Order]:
-    return await Order.all().order_by("-id").limit(limit).prefetch_related("items")
+async def recent_orders(
+    limit: int, *, one_query_per_item: bool = False
+) -> list[tuple[Order, list[OrderItem]]]:
+    """The newest orders with their items: two queries, or, with `one_query_per_item` (the
+    n_plus_one fault), the N+1 pattern on purpose: item ids per order, then each item alone."""
+    if not one_query_per_item:
+        orders = await Order.all().order_by("-id").limit(limit).prefetch_related("items")
+        return [(order, list(order.items)) for order in orders]
+    result = []
+    for order in await Order.all().order_by("-id").limit(limit):
+        item_ids = await OrderItem.filter(order_id=order.id).values_list("id", flat=True)
+        result.append((order, [await OrderItem.get(id=item_id) for item_id in item_ids]))
+    return result
 
 
 async def insert_order(

@@ -25,6 +25,8 @@ def classify(sql: str) -> tuple[str, str] | None:
     """(operation, query_name) for a statement, or None for the pool's own housekeeping."""
     if _POOL_RESET_MARKER in sql:
         return None
+    if "pg_sleep" in sql:
+        return "SELECT", "fault pg_sleep"  # injected by the slow_queries / lock_contention faults
     words = sql.lstrip().split(None, 1)
     operation = words[0].upper().rstrip(";") if words else "OTHER"
     if operation not in KNOWN_OPERATIONS:

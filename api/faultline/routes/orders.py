@@ -1,12 +1,19 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from faultline.deps import OrdersDep
+from faultline.faults.effects import inject_request_faults
 from faultline.routes import API_PREFIX, COMMON_ERRORS, CONFLICT, NOT_FOUND
 from faultline.schemas import MAX_DB_ID, ORDERS_PAGE_MAX, OrderIn, OrderList, OrderOut
 
-router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"], responses=COMMON_ERRORS)
+router = APIRouter(
+    prefix=f"{API_PREFIX}/orders",
+    tags=["orders"],
+    responses=COMMON_ERRORS,
+    # Request-level faults run inside the handler context (a no-op when none is on).
+    dependencies=[Depends(inject_request_faults)],
+)
 
 IdempotencyKey = Annotated[
     str | None,

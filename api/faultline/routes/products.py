@@ -1,12 +1,19 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from faultline.deps import CatalogDep
+from faultline.faults.effects import inject_request_faults
 from faultline.routes import API_PREFIX, COMMON_ERRORS, NOT_FOUND
 from faultline.schemas import MAX_DB_ID, MAX_OFFSET, PRODUCTS_PAGE_MAX, ProductOut, ProductPage
 
-router = APIRouter(prefix=f"{API_PREFIX}/products", tags=["products"], responses=COMMON_ERRORS)
+router = APIRouter(
+    prefix=f"{API_PREFIX}/products",
+    tags=["products"],
+    responses=COMMON_ERRORS,
+    # Request-level faults run inside the handler context (a no-op when none is on).
+    dependencies=[Depends(inject_request_faults)],
+)
 
 
 @router.get("", response_model=ProductPage, summary="Browse the catalogue")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from opentelemetry import trace
@@ -19,8 +19,9 @@ from tortoise.transactions import in_transaction
 from faultline.cache import ProductCache
 from faultline.db import orders as order_queries
 from faultline.db import products as product_queries
-from faultline.db.models import Order
+from faultline.db.models import Order, OrderItem
 from faultline.errors import InsufficientStock, InvalidRequest, NotFound
+from faultline.faults.effects import hold_hot_lock, n_plus_one_active
 from faultline.schemas import OrderIn, OrderItemOut, OrderOut
 from faultline.telemetry.metrics import ORDER_VALUE, ORDERS_CREATED, STOCKOUTS
 
@@ -56,8 +57,8 @@ def price_lines(
     return lines, total
 
 
-def order_out(order: Order) -> OrderOut:
-    items = sorted(order.items, key=lambda i: i.product_id)
+def order_out(order: Order, items: Iterable[OrderItem] | None = None) -> OrderOut:
+    items = sorted(order.items if items is None else items, key=lambda i: i.product_id)
     return OrderOut(
         id=order.id,
         total=order.total,
@@ -120,6 +121,7 @@ class OrderService:
     ) -> Order:
         product_ids = [item.product_id for item in order.items]
         async with in_transaction():
+            await hold_hot_lock()  # no-op unless the lock_contention fault is on
             prices = await product_queries.prices_of(product_ids)
             lines, total = price_lines(order, prices)
             for product_id, quantity, _ in lines:
@@ -149,4 +151,5 @@ class OrderService:
         return order_out(order)
 
     async def recent_orders(self, limit: int) -> Sequence[OrderOut]:
-        return [order_out(o) for o in await order_queries.recent_orders(limit)]
+        rows = await order_queries.recent_orders(limit, one_query_per_item=n_plus_one_active())
+        return [order_out(order, items) for order, items in rows]

@@ -105,3 +105,12 @@ ORDER_VALUE = Histogram(
     buckets=(5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
 )
 STOCKOUTS = Counter("shop_stockouts", "Orders refused because an item was out of stock")
+
+# --- Faults (one series per catalogue entry, so dashboards can draw them as annotations) --------
+FAULT_ACTIVE = Gauge("fault_active", "1 while the fault is on in this process", ["fault"])
+FAULT_PARAMETER = Gauge(
+    "fault_parameter", "Numeric parameters of active faults", ["fault", "parameter"]
+)
+FAULT_CHANGES = Counter(
+    "fault_changes", "Fault changes made through the control service", ["fault", "action"]
+)

@@ -1,0 +1,169 @@
+"""The control service app: `faultline control` runs it on port 8080.
+
+Reads are open; writes need `Authorization: Bearer $FAULTLINE_ADMIN_TOKEN` (compared in constant
+time). With no token configured, writes are refused (503) rather than left open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi.responses import HTMLResponse
+
+from faultline import __version__
+from faultline.cache import create_redis
+from faultline.config import Settings, get_settings
+from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed
+from faultline.control.service import FaultControl
+from faultline.errors import AppError, ErrorBody, install_error_handlers
+from faultline.faults.runtime import RUNTIME as FAULTS
+from faultline.faults.store import FaultStore
+from faultline.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from faultline.telemetry.http import router as metrics_router
+from faultline.telemetry.logs import configure_logging
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class WritesDisabled(AppError):
+    status_code = 503
+    code = "writes_disabled"
+
+
+async def get_control(request: Request) -> FaultControl:
+    control: FaultControl = request.app.state.control
+    return control
+
+
+async def require_admin(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    """The caller's identity for the audit log, once the bearer token checks out."""
+    settings: Settings = request.app.state.settings
+    expected = settings.faultline_admin_token
+    if expected is None:
+        raise WritesDisabled("Fault changes are disabled: set FAULTLINE_ADMIN_TOKEN")
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        raise Unauthorized("A valid bearer token is required to change faults")
+    client = request.client.host if request.client else "unknown"
+    return f"token@{client}"
+
+
+ControlDep = Annotated[FaultControl, Depends(get_control)]
+AdminDep = Annotated[str, Depends(require_admin)]
+FaultName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+Responses = dict[int | str, dict[str, Any]]
+UNAUTHORIZED: Responses = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"}
+}
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "Unknown fault"}}
+INVALID: Responses = {
+    422: {"model": ErrorBody, "description": "Parameters outside the catalogue's bounds"}
+}
+
+api = APIRouter(prefix="/api/faults", tags=["faults"])
+
+
+@api.get("", response_model=FaultList, summary="Catalogue, current state and time left")
+async def list_faults(control: ControlDep) -> FaultList:
+    return FaultList(faults=await control.states())
+
+
+@api.put(
+    "/{name}",
+    response_model=FaultView,
+    responses={**UNAUTHORIZED, **NOT_FOUND, **INVALID},
+    summary="Turn a fault on (or change its parameters); it switches off after ttl_seconds",
+)
+async def enable_fault(
+    name: FaultName, change: FaultChange, control: ControlDep, actor: AdminDep
+) -> FaultView:
+    return await control.enable(name, change, actor)
+
+
+@api.delete(
+    "/{name}",
+    response_model=FaultView,
+    responses={**UNAUTHORIZED, **NOT_FOUND},
+    summary="Turn a fault off",
+)
+async def disable_fault(name: FaultName, control: ControlDep, actor: AdminDep) -> FaultView:
+    return await control.disable(name, actor)
+
+
+@api.delete("", response_model=Healed, responses=UNAUTHORIZED, summary="Turn every fault off")
+async def heal_all(control: ControlDep, actor: AdminDep) -> Healed:
+    return Healed(healed=await control.heal(actor))
+
+
+pages = APIRouter(include_in_schema=False)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@pages.get("/", response_class=HTMLResponse)
+async def console() -> HTMLResponse:
+    html = resources.files("faultline.control").joinpath("static/console.html").read_text()
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+@pages.get("/health/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_control_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
+        redis = create_redis(settings)
+        app.state.control = FaultControl(FaultStore(redis))
+        # The control service keeps its own view in step too, so its /metrics show fault_active.
+        await FAULTS.start(
+            redis, settings.fault_sync_interval_seconds, settings.fault_store_grace_seconds
+        )
+        try:
+            yield
+        finally:
+            await FAULTS.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Faultline control",
+        version=__version__,
+        lifespan=lifespan,
+        description="Break the shop on purpose, at runtime. Writes need the admin bearer token.",
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api)
+    app.include_router(pages)
+    app.include_router(metrics_router)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=16 * 1024)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,97 @@
+"""The fault CLI: a small client of the control API, usable on its own.
+
+    faultline faults                         table of every fault and its state
+    faultline fault NAME [k=v ...] [--ttl S] turn a fault on (values are JSON where they parse)
+    faultline fault NAME --off               turn it off
+    faultline heal                           turn everything off
+
+FAULTLINE_CONTROL_URL (default http://127.0.0.1:8080) and FAULTLINE_ADMIN_TOKEN are read from the
+environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _client() -> httpx.Client:
+    token = os.environ.get("FAULTLINE_ADMIN_TOKEN", "")
+    return httpx.Client(
+        base_url=os.environ.get("FAULTLINE_CONTROL_URL", DEFAULT_URL),
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        timeout=5,
+    )
+
+
+def _fail(response: httpx.Response) -> int:
+    try:
+        error = response.json()["error"]
+        print(f"error {response.status_code}: {error['message']}", file=sys.stderr)
+        for detail in error.get("details") or []:
+            loc = ".".join(str(p) for p in detail.get("loc", [])[2:])
+            print(f"  {loc}: {detail.get('msg')}", file=sys.stderr)
+    except (ValueError, KeyError):
+        print(f"error {response.status_code}: {response.text[:200]}", file=sys.stderr)
+    return 1
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"expected key=value, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw.split(",") if key == "routes" else raw
+    return params
+
+
+def show_faults() -> int:
+    with _client() as http:
+        response = http.get("/api/faults")
+    if response.status_code != 200:
+        return _fail(response)
+    print(f"{'fault':<18}{'state':<8}{'left':>7}  parameters")
+    for fault in response.json()["faults"]:
+        left = f"{fault['seconds_left']:.0f}s" if fault["active"] else ""
+        params = json.dumps(fault["params"]) if fault["active"] else fault["description"]
+        print(f"{fault['name']:<18}{'ON' if fault['active'] else 'off':<8}{left:>7}  {params}")
+    return 0
+
+
+def set_fault(name: str, assignments: list[str], ttl: int | None, off: bool) -> int:
+    with _client() as http:
+        if off:
+            response = http.delete(f"/api/faults/{name}")
+        else:
+            body: dict[str, Any] = {"params": parse_assignments(assignments)}
+            if ttl is not None:
+                body["ttl_seconds"] = ttl
+            response = http.put(f"/api/faults/{name}", json=body)
+    if response.status_code != 200:
+        return _fail(response)
+    fault = response.json()
+    if fault["active"]:
+        print(f"{name} ON for {fault['seconds_left']:.0f}s: {json.dumps(fault['params'])}")
+    else:
+        print(f"{name} off")
+    return 0
+
+
+def heal() -> int:
+    with _client() as http:
+        response = http.delete("/api/faults")
+    if response.status_code != 200:
+        return _fail(response)
+    healed = response.json()["healed"]
+    print("healed: " + (", ".join(healed) if healed else "nothing was on"))
+    return 0

@@ -1,0 +1,1 @@
+"""Fault injection: the catalogue, the shared state in Redis, and the real effects."""

@@ -1,0 +1,130 @@
+"""What this replica believes is broken right now, kept in step with the fault store.
+
+A change reaches the replica within a second: a pub/sub message wakes the sync loop at once, and
+it re-reads every second anyway (a missed message or a Redis key expiring needs no message).
+If the store cannot be read for longer than the grace period, every fault switches off here: a
+broken lab must fail safe, never stay broken with no way to heal it.
+
+The runtime is process-wide (`RUNTIME`): the effects live deep in the stack (the connection
+class, the cache) and faults are a property of the process, not of a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from faultline.faults.catalogue import CATALOGUE
+from faultline.faults.store import CHANNEL, ActiveFault, FaultStore
+from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER
+
+log = structlog.get_logger(__name__)
+
+OnDisable = Callable[[str], Awaitable[None]]
+
+
+class FaultRuntime:
+    def __init__(self) -> None:
+        self.active: dict[str, ActiveFault] = {}
+        self._on_disable: list[OnDisable] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._store: FaultStore | None = None
+        self._redis: Redis | None = None
+        self.last_sync = 0.0
+        self.store_reachable = True
+        for name in CATALOGUE:
+            FAULT_ACTIVE.labels(name).set(0)
+
+    def get(self, name: str) -> ActiveFault | None:
+        return self.active.get(name)
+
+    def on_disable(self, hook: OnDisable) -> None:
+        """Run `hook(name)` when a fault switches off here (release what it held)."""
+        self._on_disable.append(hook)
+
+    async def apply(self, snapshot: dict[str, ActiveFault]) -> None:
+        previous = self.active
+        self.active = snapshot
+        for name in snapshot.keys() - previous.keys():
+            log.warning("fault.on", fault=name, params=snapshot[name].params)
+        for name in previous.keys() - snapshot.keys():
+            log.info("fault.off", fault=name)
+            for hook in self._on_disable:
+                await hook(name)
+        for name in CATALOGUE:
+            fault = snapshot.get(name)
+            FAULT_ACTIVE.labels(name).set(1 if fault else 0)
+            if fault is not None:
+                for param, value in fault.params.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        FAULT_PARAMETER.labels(name, param).set(value)
+
+    async def start(self, redis: Redis, interval: float, grace: float) -> None:
+        self._redis = redis
+        self._store = FaultStore(redis)
+        self._tasks = [
+            asyncio.create_task(self._sync_loop(interval, grace), name="fault-sync"),
+            asyncio.create_task(self._listen(), name="fault-listen"),
+        ]
+        await self.sync_once(grace)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.apply({})
+
+    async def sync_once(self, grace: float) -> None:
+        assert self._store is not None
+        try:
+            snapshot = await self._store.read_all()
+        except (RedisError, OSError) as exc:
+            if self.store_reachable:
+                log.warning("fault.store_unreachable", error_type=type(exc).__name__, grace_s=grace)
+            self.store_reachable = False
+            if self.active and time.monotonic() - self.last_sync > grace:
+                log.warning("fault.fail_safe", detail="fault store unreachable; all faults off")
+                await self.apply({})
+            return
+        if not self.store_reachable:
+            log.info("fault.store_reachable")
+        self.store_reachable = True
+        self.last_sync = time.monotonic()
+        await self.apply(snapshot)
+
+    async def _sync_loop(self, interval: float, grace: float) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            await self.sync_once(grace)
+
+    async def _listen(self) -> None:
+        assert self._redis is not None
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._wake.set()
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)
+
+    def stamp(self) -> dict[str, Any]:
+        """Span attributes naming the active faults (`faultline.fault.<name>`)."""
+        return {f"faultline.fault.{name}": True for name in self.active}
+
+
+RUNTIME = FaultRuntime()
