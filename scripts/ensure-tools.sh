@@ -13,6 +13,8 @@ declare -A PACKAGE_FOR=(
   [prometheus]=prometheus     # real Prometheus: scrapes the API, stores exemplars (+ promtool)
   [promtool]=prometheus
   [wrk]=wrk                   # load for `make bench`
+  [chromium]=chromium         # headless browser tests of the console
+  [chromedriver]=chromium-driver
 )
 SERVERS=(initdb redis-server)  # provided by testcontainers or URLs where available
 

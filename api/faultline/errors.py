@@ -149,7 +149,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    # Logged once, here at the edge, with the traceback; recorded on the request's span.
+    # Last resort for errors raised outside UnhandledErrorMiddleware (it catches the rest).
     span = trace.get_current_span()
     span.record_exception(exc)
     span.set_status(StatusCode.ERROR, type(exc).__name__)

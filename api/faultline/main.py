@@ -17,7 +17,11 @@ from faultline.db.config import tortoise_config
 from faultline.errors import install_error_handlers
 from faultline.faults import effects as fault_effects
 from faultline.faults.runtime import RUNTIME as FAULTS
-from faultline.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from faultline.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+)
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
 from faultline.telemetry.http import instrument_http
@@ -101,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (products, orders, health):
         app.include_router(module.router)
 
-    # Middleware, innermost first: body limit, RED metrics, request id + access log.
+    # Middleware, innermost first: unhandled errors, body limit, RED metrics, request id + log.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.metrics_enabled:
         instrument_http(app)

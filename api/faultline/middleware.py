@@ -5,6 +5,9 @@
   log line per request (with trace ids, inside the server span); the in-flight gauge.
 - BodySizeLimitMiddleware: refuses bodies over the limit with 413, whether or not the client
   sent Content-Length.
+- UnhandledErrorMiddleware: any exception no handler took becomes a 500 in the error shape,
+  logged once with its traceback and recorded on the span. (Starlette's own last resort answers
+  and then re-raises, so the server logs every error a second time.)
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import time
 import uuid
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faultline.telemetry.metrics import HTTP_IN_FLIGHT
@@ -136,3 +141,46 @@ class BodySizeLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class UnhandledErrorMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            span = trace.get_current_span()
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            log.exception("request.unhandled_error", error_type=type(exc).__name__)
+            if response_started:
+                raise  # too late to answer; the server closes the connection
+            error: dict[str, str] = {"code": "internal_error", "message": "Internal server error"}
+            request_id = scope.get("state", {}).get("request_id")
+            if request_id:
+                error["request_id"] = request_id
+            body = json.dumps({"error": error}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from faultline.config import Settings
 from faultline.db.models import Product
+from faultline.faults.catalogue import CATALOGUE
+from faultline.faults.runtime import RUNTIME
+from faultline.faults.store import FaultStore
 from faultline.main import create_app
 from tests.support.api import prepare_database
 from tests.support.servers import Postgres, Redis, servers
@@ -90,3 +93,34 @@ def make_product(app: FastAPI) -> ProductFactory:
         )
 
     return factory
+
+
+class FaultSwitch:
+    """Turns faults on and off through the real store (Redis), then syncs this process's runtime
+    at once instead of waiting for the next tick."""
+
+    def __init__(self, store: FaultStore) -> None:
+        self.store = store
+
+    async def on(self, name: str, ttl_seconds: int = 120, **params: object) -> None:
+        validated = CATALOGUE[name].params.model_validate(params).model_dump(mode="json")
+        await self.store.enable(name, validated, ttl_seconds)
+        await RUNTIME.sync_once(grace=5)
+        assert RUNTIME.get(name) is not None
+
+    async def off(self, name: str) -> None:
+        await self.store.disable(name)
+        await RUNTIME.sync_once(grace=5)
+        assert RUNTIME.get(name) is None
+
+    async def heal(self) -> None:
+        await self.store.disable_all()
+        await RUNTIME.sync_once(grace=5)
+
+
+@pytest.fixture
+async def faults(app: FastAPI) -> AsyncIterator[FaultSwitch]:
+    switch = FaultSwitch(FaultStore(app.state.redis))
+    await switch.heal()
+    yield switch
+    await switch.heal()

@@ -36,8 +36,8 @@ def prepare_database(database_url: str, catalogue_size: int) -> None:
 
 
 @contextlib.contextmanager
-def running_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Start `faultline serve` on a free port; yield its base URL once it answers."""
+def running_api(env: dict[str, str], log_path: Path, command: str = "serve") -> Iterator[str]:
+    """Start `faultline serve` (or `control`) on a free port; yield its URL once it answers."""
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -45,7 +45,7 @@ def running_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
                 sys.executable,
                 "-m",
                 "faultline.cli",
-                "serve",
+                command,
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -13,17 +13,22 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from redis.exceptions import RedisError
 
 from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed
 from faultline.control.service import FaultControl
-from faultline.errors import AppError, ErrorBody, install_error_handlers
+from faultline.errors import AppError, ErrorBody, error_response, install_error_handlers
 from faultline.faults.runtime import RUNTIME as FAULTS
 from faultline.faults.store import FaultStore
-from faultline.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from faultline.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnhandledErrorMiddleware,
+)
 from faultline.telemetry.http import router as metrics_router
 from faultline.telemetry.logs import configure_logging
 
@@ -131,6 +136,16 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(
+        request,
+        503,
+        "fault_store_unavailable",
+        "The fault store (Redis) is unreachable; replicas have switched every fault off",
+        headers={"Retry-After": "2"},
+    )
+
+
 def create_control_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -161,9 +176,12 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(RedisError, _store_unavailable)
+    app.add_exception_handler(OSError, _store_unavailable)
     app.include_router(api)
     app.include_router(pages)
     app.include_router(metrics_router)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=16 * 1024)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -15,7 +15,7 @@ class FaultChange(BaseModel):
     )
     ttl_seconds: int = Field(
         DEFAULT_TTL_SECONDS,
-        ge=10,
+        ge=1,
         le=MAX_TTL_SECONDS,
         description="The fault switches itself off after this long",
     )

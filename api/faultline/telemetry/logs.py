@@ -41,7 +41,11 @@ def configure_logging(settings: Settings, logger_provider: LoggerProvider | None
         otel_processor = StructlogProcessor(logger_provider=logger_provider)  # type: ignore[no-untyped-call]
         processors.append(cast(structlog.types.Processor, otel_processor))
     if use_json:
-        processors += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        # Tracebacks as data, without frame locals: locals can hold tokens, passwords, bodies.
+        tracebacks = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        processors += [tracebacks, structlog.processors.JSONRenderer()]
     else:
         processors += [structlog.dev.set_exc_info, structlog.dev.ConsoleRenderer()]
     structlog.configure(
