@@ -10,4 +10,6 @@ Faultline is up.
   Shop API        http://${host}:${API_PORT}/api/v1/products
   API docs        http://${host}:${API_PORT}/docs
   Readiness       http://${host}:${API_PORT}/health/ready
+  Fault console   http://${host}:${CONTROL_PORT}/        (token: FAULTLINE_ADMIN_TOKEN in .env)
+  Fault API       http://${host}:${CONTROL_PORT}/docs
 TXT

@@ -118,7 +118,7 @@ async def test_pool_exhaustion_fault(
     original_timeout = pool.acquire_timeout
     pool.acquire_timeout = 0.3
     try:
-        await faults.on("pool_exhaustion", leak_probability=1.0)
+        await faults.on("pool_exhaustion", probability=1.0)
         statuses = [
             (await client.get("/api/v1/products?limit=1")).status_code
             for _ in range(pool.get_max_size() + 3)

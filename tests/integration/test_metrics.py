@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from faultline.cache import ProductCache, create_redis
 from faultline.config import Settings
 from faultline.db.pool import current_pool
+from faultline.db.query_names import FAULT_SLEEP, KNOWN_OPERATIONS, KNOWN_TABLES
 from tests.integration.conftest import ProductFactory
 from tests.support.metrics import Samples, label_sets, names, parse, value
 from tests.support.servers import free_port
@@ -183,11 +184,11 @@ async def test_queries_are_timed_with_bounded_labels(
         ("INSERT", "insert orders"),
         ("INSERT", "insert order_items"),
     } <= series
-    assert all(
-        name.split()[-1] in {"products", "orders", "order_items", "tortoise_migrations", "other"}
-        or name == op.lower()
-        for op, name in series
-    )
+    allowed = {
+        f"{op.lower()} {table}" for op in KNOWN_OPERATIONS for table in (*KNOWN_TABLES, "other")
+    }
+    allowed |= {op.lower() for op in KNOWN_OPERATIONS} | {"other", FAULT_SLEEP}
+    assert {name for _, name in series} <= allowed
 
 
 @pytest.mark.parametrize("outcome", ["created", "stockout"])

@@ -16,6 +16,8 @@ KNOWN_OPERATIONS = frozenset(
     {"SELECT", "INSERT", "UPDATE", "DELETE", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 )
 _TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?([a-z_][a-z0-9_]*)"?', re.IGNORECASE)
+# Statements the slow_queries and lock_contention faults inject.
+FAULT_SLEEP = "fault pg_sleep"
 # What asyncpg runs when a connection goes back to the pool; not a query of the shop's.
 _POOL_RESET_MARKER = "pg_advisory_unlock_all"
 
@@ -26,7 +28,7 @@ def classify(sql: str) -> tuple[str, str] | None:
     if _POOL_RESET_MARKER in sql:
         return None
     if "pg_sleep" in sql:
-        return "SELECT", "fault pg_sleep"  # injected by the slow_queries / lock_contention faults
+        return "SELECT", FAULT_SLEEP
     words = sql.lstrip().split(None, 1)
     operation = words[0].upper().rstrip(";") if words else "OTHER"
     if operation not in KNOWN_OPERATIONS:

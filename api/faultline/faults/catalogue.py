@@ -55,7 +55,7 @@ class SlowQueryParams(FaultParams):
 
 
 class PoolExhaustionParams(RoutedParams):
-    leak_probability: float = Field(
+    probability: float = Field(
         1.0, ge=0, le=1, description="Chance that a request leaks one extra pool connection"
     )
     max_leaked: int = Field(

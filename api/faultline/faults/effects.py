@@ -32,13 +32,13 @@ class InjectedError(RuntimeError):
     """The `errors` fault: an exception from inside the handler, answered like any other 500."""
 
 
-def _applies(fault: ActiveFault | None, route: str, probability_key: str = "probability") -> bool:
+def _applies(fault: ActiveFault | None, route: str) -> bool:
     if fault is None:
         return False
     routes = fault.params.get("routes") or []
     if routes and route not in routes:
         return False
-    return random.random() < float(fault.params.get(probability_key, 1.0))
+    return random.random() < float(fault.params.get("probability", 1.0))
 
 
 class ConnectionLeak:
@@ -116,7 +116,7 @@ async def inject_request_faults(request: Request) -> None:
     if _applies(memory, route) and memory is not None:
         HOARD.retain(int(memory.params["kb_per_request"]), int(memory.params["max_mb"]))
     leak = runtime.get("pool_exhaustion")
-    if _applies(leak, route, "leak_probability") and leak is not None:
+    if _applies(leak, route) and leak is not None:
         await LEAK.leak_one(int(leak.params["max_leaked"]))
     block = runtime.get("event_loop_block")
     if _applies(block, route) and block is not None:
