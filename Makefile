@@ -7,10 +7,15 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 COMPOSE ?= docker compose
 SERVICE ?=
+NAME    ?=
+ARGS    ?=
+# The fault CLI talks to the control service, with the token and port from .env.
+FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
+	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} $(BIN)/faultline
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install test test-unit lint fmt bench up down ps logs restart clean
+.PHONY: help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +69,19 @@ logs: ## Follow logs (all services, or SERVICE=api)
 restart: ## Restart one service: make restart SERVICE=api
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=<name>"; exit 2; }
 	$(COMPOSE) restart $(SERVICE)
+
+fault: install ## Turn a fault on: make fault NAME=latency ARGS="delay_ms=500 routes=/api/v1/orders"
+	@test -n "$(NAME)" || { echo "usage: make fault NAME=<fault> [ARGS=\"key=value ...\"]"; exit 2; }
+	@$(FAULT_CLI) fault $(NAME) $(ARGS)
+
+faults: install ## Table of every fault: on/off, time left, parameters
+	@$(FAULT_CLI) faults
+
+heal: install ## Turn every fault off
+	@$(FAULT_CLI) heal
+
+docs: install ## Re-render the README's generated sections (fault table, ...)
+	$(BIN)/python scripts/render_docs.py
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches
 	-$(COMPOSE) down --volumes 2>/dev/null

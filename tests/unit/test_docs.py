@@ -1,0 +1,16 @@
+"""The README's generated sections match their sources of truth (the fault catalogue, ...)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_is_rendered_from_the_catalogue() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "render_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
