@@ -9,13 +9,19 @@ COMPOSE ?= docker compose
 SERVICE ?=
 NAME    ?=
 ARGS    ?=
+# make load: a headless Locust run from this host.
+PROFILE ?= steady
+DURATION ?= 1m
+USERS   ?= 20
+HOST    ?= http://127.0.0.1:8000
+MAX_FAILURES ?= 0.01
 # The fault CLI talks to the control service, with the token and port from .env.
 FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
 	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} $(BIN)/faultline
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,13 +46,13 @@ bench: install ## What telemetry costs: bare vs full API under wrk, interleaved 
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy (strict)
-	$(BIN)/ruff check api tests scripts
-	$(BIN)/ruff format --check api tests scripts
+	$(BIN)/ruff check api tests scripts loadtest
+	$(BIN)/ruff format --check api tests scripts loadtest
 	$(BIN)/mypy
 
 fmt: install ## Format and autofix with ruff
-	$(BIN)/ruff format api tests scripts
-	$(BIN)/ruff check --fix api tests scripts
+	$(BIN)/ruff format api tests scripts loadtest
+	$(BIN)/ruff check --fix api tests scripts loadtest
 
 up: ## Start the stack with Docker Compose, wait until healthy, print the URLs
 	@if ! timeout 5 docker info >/dev/null 2>&1; then \
@@ -79,6 +85,11 @@ faults: install ## Table of every fault: on/off, time left, parameters
 
 heal: install ## Turn every fault off
 	@$(FAULT_CLI) heal
+
+load: install ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HOST=...] [MAX_FAILURES=0.01]
+	LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
+	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0 \
+	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary --host $(HOST)
 
 docs: install ## Re-render the README's generated sections (fault table, ...)
 	$(BIN)/python scripts/render_docs.py
