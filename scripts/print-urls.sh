@@ -12,4 +12,5 @@ Faultline is up.
   Readiness       http://${host}:${API_PORT}/health/ready
   Fault console   http://${host}:${CONTROL_PORT}/        (token: FAULTLINE_ADMIN_TOKEN in .env)
   Fault API       http://${host}:${CONTROL_PORT}/docs
+  Load (Locust)   http://${host}:${LOADGEN_PORT}/        (${LOADGEN_USERS} shoppers to start with)
 TXT

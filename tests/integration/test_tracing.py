@@ -226,3 +226,39 @@ def test_collector_down_changes_no_status_and_warns_once(
     assert 1 <= len(failing) <= 2  # one per signal (traces, logs), not one per batch
     assert {f["signal"] for f in failing} <= {"traces", "logs"}
     assert "Failed to export" not in text and "Transient error" not in text
+
+
+async def test_active_faults_are_stamped_on_spans_and_log_lines(
+    api: Api, redis_server: Redis
+) -> None:
+    from redis.asyncio import Redis as AsyncRedis
+
+    from faultline.faults.store import FaultStore
+
+    client = AsyncRedis.from_url(redis_server.url)
+    store = FaultStore(client)
+    await store.enable(
+        "latency", {"routes": [], "probability": 1.0, "delay_ms": 1, "jitter_ms": 0}, 30
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while "faults" not in (
+            line := _last_request_line(api, httpx.get(f"{api.url}/api/v1/products/19"))
+        ):
+            assert time.monotonic() < deadline, "the replica never picked the fault up"
+            time.sleep(0.2)
+        assert line["faults"] == ["latency"]
+        spans = wait_for_spans(
+            api.sink, str(line["trace_id"]), {"GET /api/v1/products/{product_id}"}
+        )
+        server = next(s for s in spans if s.parent_span_id == "")
+        assert server.attributes["faultline.fault.latency"] is True
+    finally:
+        await store.disable("latency")
+        await client.aclose()
+
+
+def _last_request_line(api: Api, response: httpx.Response) -> dict[str, object]:
+    request_id = response.headers["x-request-id"]
+    server_trace_id(api, request_id)  # waits for the line
+    return next(e for e in api.log_lines() if e.get("request_id") == request_id)

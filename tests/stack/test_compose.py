@@ -21,6 +21,7 @@ IMAGE_BINARIES: dict[str, set[str]] = {
     "POSTGRES_IMAGE": {"pg_isready", "psql", "sh"},
     "REDIS_IMAGE": {"redis-cli", "sh"},
     "faultline-api:local": {"python", "faultline", "sh"},
+    "faultline-loadgen:local": {"python", "locust", "sh"},
 }
 
 
@@ -135,6 +136,13 @@ def test_postgres_18_volume_is_mounted_at_the_parent_directory(compose: dict[str
     assert load_env()["POSTGRES_IMAGE"].startswith("postgres:18")
     mounts = [str(v).split(":")[1] for v in compose["services"]["postgres"]["volumes"]]
     assert mounts == ["/var/lib/postgresql"]
+
+
+def test_loadgen_image_comes_from_env_and_ships_the_locustfile() -> None:
+    dockerfile = (ROOT / "loadtest" / "Dockerfile").read_text()
+    assert load_env()["LOCUST_IMAGE"] in dockerfile
+    assert "loadtest/locustfile.py loadtest/shapes.py" in dockerfile
+    assert "!loadtest/" in (ROOT / ".dockerignore").read_text()
 
 
 def test_dockerfile_is_pinned_non_root_installs_the_lock_and_has_a_healthcheck() -> None:

@@ -51,6 +51,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         self._acquired_at: dict[int, float] = {}
         self._wait_histogram = DB_CONNECTION_WAIT.labels(self.name)
         self._use_histogram = DB_CONNECTION_USE.labels(self.name)
+        self._timeouts = DB_CONNECTION_TIMEOUTS.labels(self.name)  # exported at 0 from the start
         # Gauges read the pool itself at scrape time: never stale, nothing to update per query.
         DB_CONNECTION_MAX.labels(self.name).set_function(self.get_max_size)
         DB_CONNECTION_COUNT.labels(self.name, "used").set_function(self.held_connections)
@@ -71,7 +72,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
             # Also reached when opening a new connection takes longer than the limit:
             # either way no connection was available in time.
             if waited >= limit * 0.99:
-                DB_CONNECTION_TIMEOUTS.labels(self.name).inc()
+                self._timeouts.inc()
                 self._wait_span(started_ns, waited, timed_out=True)
                 raise PoolAcquireTimeout(limit) from exc
             raise
