@@ -32,6 +32,11 @@ class CacheResult(enum.StrEnum):
     ERROR = "error"
 
 
+# Every result series exists from the start (at 0): alerts on rate() need a series to work on.
+for _result in CacheResult:
+    CACHE_REQUESTS.labels(_result.value)
+
+
 def product_key(product_id: int) -> str:
     return f"product:{product_id}"
 

@@ -42,16 +42,35 @@ class Prometheus:
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
+PROJECT_PROMETHEUS = Path(__file__).resolve().parents[2] / "prometheus"
+
+
+def project_config(targets: dict[str, list[str]]) -> dict[str, Any]:
+    """The project's prometheus.yml with each job's targets rewritten to local addresses; jobs
+    with no local target (collector, Tempo, Loki here) are left out. Rules: the project's own."""
+    config = yaml.safe_load((PROJECT_PROMETHEUS / "prometheus.yml").read_text())
+    config["rule_files"] = [str(PROJECT_PROMETHEUS / "rules" / "*.rules.yml")]
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] in targets:
+            job.pop("dns_sd_configs", None)
+            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+            jobs.append(job)
+    config["scrape_configs"] = jobs
+    return config
+
+
 @contextlib.contextmanager
 def running_prometheus(
-    targets: dict[str, list[str]], scrape_interval: str = "1s"
+    targets: dict[str, list[str]], scrape_interval: str = "1s", config: dict[str, Any] | None = None
 ) -> Iterator[Prometheus]:
-    """Prometheus scraping `targets` ({job: ["host:port", ...]}) with exemplar storage on."""
+    """Prometheus scraping `targets` ({job: ["host:port", ...]}) with exemplar storage on, or
+    running `config` as given."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise ServerUnavailable("prometheus not found (apt-get install prometheus)")
     workdir = Path(tempfile.mkdtemp(prefix="faultline-prom-"))
-    config = {
+    config = config or {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "scrape_configs": [
             {"job_name": job, "static_configs": [{"targets": hosts}]}
