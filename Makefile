@@ -46,13 +46,13 @@ bench: install ## What telemetry costs: bare vs full API under wrk, interleaved 
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy (strict)
-	$(BIN)/ruff check api tests scripts loadtest
-	$(BIN)/ruff format --check api tests scripts loadtest
+	$(BIN)/ruff check api tests scripts loadtest grafana
+	$(BIN)/ruff format --check api tests scripts loadtest grafana
 	$(BIN)/mypy
 
 fmt: install ## Format and autofix with ruff
-	$(BIN)/ruff format api tests scripts loadtest
-	$(BIN)/ruff check --fix api tests scripts loadtest
+	$(BIN)/ruff format api tests scripts loadtest grafana
+	$(BIN)/ruff check --fix api tests scripts loadtest grafana
 
 up: ## Start the stack with Docker Compose, wait until healthy, print the URLs
 	@if ! timeout 5 docker info >/dev/null 2>&1; then \
