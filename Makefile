@@ -7,6 +7,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 COMPOSE ?= docker compose
 SERVICE ?=
+REPLICAS ?= 1
 NAME    ?=
 ARGS    ?=
 # make load: a headless Locust run from this host.
@@ -54,13 +55,14 @@ fmt: install ## Format and autofix with ruff
 	$(BIN)/ruff format api tests scripts loadtest grafana
 	$(BIN)/ruff check --fix api tests scripts loadtest grafana
 
-up: ## Start the stack with Docker Compose, wait until healthy, print the URLs
+up: ## Start the stack (REPLICAS=3 for three API replicas), wait until ready and scraped, print URLs
 	@if ! timeout 5 docker info >/dev/null 2>&1; then \
 		echo "No Docker engine answers here: the compose stack cannot start (see README, 'Without Docker')."; \
 		exit 1; \
 	fi
-	$(COMPOSE) up --detach --build --wait
-	@set -a; . ./.env; set +a; scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}"
+	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
+	@set -a; . ./.env; set +a; scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
+		"http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
 
 down: ## Stop the stack (volumes are kept; `make clean` removes them)

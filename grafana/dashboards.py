@@ -424,7 +424,7 @@ def runtime() -> Board:
     )
     b.timeseries(
         "CPU",
-        "CPU seconds per second (1 = one core busy).",
+        "CPU seconds per second (1 = one core busy). Bad: pinned at 1: the replica is saturated.",
         ('sum by (instance) (rate(process_cpu_seconds_total{job="api"}[1m]))', "{{instance}}"),
     )
     b.timeseries(
@@ -435,7 +435,7 @@ def runtime() -> Board:
     )
     b.timeseries(
         "Garbage collections",
-        "Collections per second by generation.",
+        "Garbage collections per second by generation. Gen 2 climbing with memory is churn.",
         (
             'sum by (generation) (rate(python_gc_collections_total{job="api"}[1m]))',
             "gen {{generation}}",
@@ -444,7 +444,7 @@ def runtime() -> Board:
     )
     b.timeseries(
         "Open file descriptors",
-        "Sockets and files held open.",
+        "Sockets and files the process holds open. Bad: climbing steadily (a connection leak).",
         ('sum by (instance) (process_open_fds{job="api"})', "{{instance}}"),
     )
     return b
@@ -492,7 +492,7 @@ def cache() -> Board:
     )
     b.timeseries(
         "Redis: keyspace hits and misses",
-        "As Redis counts them.",
+        "Hits and misses as Redis itself counts them: compare with the API's view above.",
         ("sum(rate(redis_keyspace_hits_total[1m]))", "hits/s"),
         ("sum(rate(redis_keyspace_misses_total[1m]))", "misses/s"),
         unit="ops",

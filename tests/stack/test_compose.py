@@ -22,6 +22,15 @@ IMAGE_BINARIES: dict[str, set[str]] = {
     "REDIS_IMAGE": {"redis-cli", "sh"},
     "faultline-api:local": {"python", "faultline", "sh"},
     "faultline-loadgen:local": {"python", "locust", "sh"},
+    "PROXY_IMAGE": {"nginx", "wget", "sh"},
+    "PROMETHEUS_IMAGE": {"prometheus", "promtool", "sh"},
+    "LOKI_IMAGE": {"/usr/bin/loki"},  # distroless from 3.6: no shell
+    "GRAFANA_IMAGE": {"grafana", "sh"},
+    # Distroless or scratch: nothing to run a healthcheck with.
+    "OTEL_COLLECTOR_IMAGE": set(),
+    "TEMPO_IMAGE": set(),
+    "POSTGRES_EXPORTER_IMAGE": set(),
+    "REDIS_EXPORTER_IMAGE": set(),
 }
 
 
@@ -152,3 +161,43 @@ def test_dockerfile_is_pinned_non_root_installs_the_lock_and_has_a_healthcheck()
     assert "requirements.lock" in dockerfile
     assert re.search(r"^USER 10001$", dockerfile, re.M)
     assert "HEALTHCHECK" in dockerfile
+
+
+MEMORY_BUDGET_MB = 2560  # the OpenTelemetry Demo documents 6 GB
+
+
+def megabytes(limit: str) -> float:
+    number, unit = float(limit[:-1]), limit[-1].lower()
+    return number * {"m": 1, "g": 1024}[unit]
+
+
+def test_memory_limits_add_up_to_at_most_2_5_gb(compose: dict[str, Any]) -> None:
+    total = sum(
+        megabytes(service["deploy"]["resources"]["limits"]["memory"])
+        for service in compose["services"].values()
+    )
+    assert total <= MEMORY_BUDGET_MB, f"{total:.0f} MB of limits"
+
+
+def test_the_stack_has_every_service_the_lab_needs(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "proxy",
+        "control",
+        "loadgen",
+        "otel-collector",
+        "prometheus",
+        "loki",
+        "tempo",
+        "grafana",
+        "postgres-exporter",
+        "redis-exporter",
+    }
+
+
+def test_only_the_front_doors_are_published(compose: dict[str, Any]) -> None:
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"proxy", "control", "loadgen", "prometheus", "loki", "tempo", "grafana"}
