@@ -22,7 +22,7 @@ FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,6 +92,9 @@ load: install ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HO
 	LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
 	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0 \
 	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary --host $(HOST)
+
+verify: install ## On a running stack: is every promised signal in Prometheus, Loki, Tempo, Grafana?
+	@set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; $(BIN)/python scripts/verify.py
 
 docs: install ## Re-render the README's generated sections (fault table, ...)
 	$(BIN)/python scripts/render_docs.py
