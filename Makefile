@@ -22,7 +22,7 @@ FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,21 +55,29 @@ fmt: install ## Format and autofix with ruff
 	$(BIN)/ruff format api tests scripts loadtest grafana
 	$(BIN)/ruff check --fix api tests scripts loadtest grafana
 
-up: ## Start the stack (REPLICAS=3 for three API replicas), wait until ready and scraped, print URLs
-	@if ! timeout 5 docker info >/dev/null 2>&1; then \
-		echo "No Docker engine answers here: the compose stack cannot start (see README, 'Without Docker')."; \
-		exit 1; \
-	fi
+DOCKER_ENGINE = $(shell timeout 5 docker info >/dev/null 2>&1 && echo yes)
+
+up: ## Start the stack (REPLICAS=3 for three API replicas); without Docker, the native lab
+ifneq ($(DOCKER_ENGINE),yes)
+	@echo "No Docker engine answers here: starting the native lab instead (make lab)."
+	@$(MAKE) --no-print-directory lab
+else
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
 	@set -a; . ./.env; set +a; scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
 		"http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
+endif
 
-down: ## Stop the stack (volumes are kept; `make clean` removes them)
-	$(COMPOSE) down
+lab: install ## The native lab: the lab as local processes, same ports (no Docker needed)
+	@scripts/ensure-tools.sh
+	@$(BIN)/python scripts/lab.py up
 
-ps: ## Show the stack's services and their health
-	$(COMPOSE) ps
+down: ## Stop the stack or the native lab (data is kept; `make clean` removes it)
+	@if [ -d .lab/pids ]; then $(BIN)/python scripts/lab.py down; fi
+	@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) down; fi
+
+ps: ## Show the services and their health (compose, or the native lab)
+	@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) ps; else $(BIN)/python scripts/lab.py status; fi
 
 logs: ## Follow logs (all services, or SERVICE=api)
 	$(COMPOSE) logs --follow --tail=100 $(SERVICE)
@@ -101,4 +109,5 @@ docs: install ## Re-render the README's generated sections (fault table, ...)
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches
 	-$(COMPOSE) down --volumes 2>/dev/null
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-output
+	-@if [ -d .lab/pids ]; then $(BIN)/python scripts/lab.py down; fi
+	rm -rf $(VENV) .lab .mypy_cache .ruff_cache .pytest_cache test-output

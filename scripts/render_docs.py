@@ -30,7 +30,25 @@ def fault_table() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"faults": fault_table}
+def contract_table() -> str:
+    import yaml
+
+    contract = yaml.safe_load((README.parent / "scenarios" / "signal-contract.yml").read_text())
+    rows = [
+        "| Fault | Shows in (PromQL) | Threshold | Visible within | Clears within | Alert |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in contract["faults"].items():
+        alert = f"`{row['alert']}` (<= {row['alert_within_s']} s)" if row.get("alert") else "-"
+        expr = row["expr"].replace("|", "\\|")
+        rows.append(
+            f"| `{name}` | `{expr}` | > {row['above']} | {row['visible_within_s']} s "
+            f"| {row['clear_within_s']} s | {alert} |"
+        )
+    return "\n".join(rows)
+
+
+SECTIONS = {"faults": fault_table, "contract": contract_table}
 
 
 def render(text: str) -> str:

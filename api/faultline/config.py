@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     # Control service: bearer token for writes (unset = writes refused), and where it listens.
     faultline_admin_token: SecretStr | None = None
     control_port: int = Field(default=8080, ge=1, le=65535)
-    # In the compose stack, each console chart links to its Grafana panel (unset: no links).
+    # Where the console's live charts read from, and (compose) the Grafana their titles link to.
+    prometheus_url: str | None = None
     grafana_url: str | None = None
 
     @field_validator("database_url")

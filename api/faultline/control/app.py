@@ -12,13 +12,15 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from redis.exceptions import RedisError
 
 from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
+from faultline.control.charts import chart_data
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed
 from faultline.control.service import FaultControl
 from faultline.errors import AppError, ErrorBody, error_response, install_error_handlers
@@ -112,6 +114,27 @@ async def heal_all(control: ControlDep, actor: AdminDep) -> Healed:
     return Healed(healed=await control.heal(actor))
 
 
+class ChartsUnavailable(AppError):
+    status_code = 503
+    code = "charts_unavailable"
+
+
+charts_router = APIRouter(prefix="/api", tags=["charts"])
+
+
+@charts_router.get("/charts", summary="Key signals from Prometheus, with fault marks")
+async def charts(
+    request: Request, minutes: Annotated[int, Query(ge=1, le=60)] = 10
+) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    if not settings.prometheus_url:
+        raise ChartsUnavailable("No PROMETHEUS_URL configured: live charts are off")
+    try:
+        return await chart_data(settings.prometheus_url, settings.grafana_url, minutes)
+    except httpx.HTTPError as exc:
+        raise ChartsUnavailable(f"Prometheus did not answer ({type(exc).__name__})") from exc
+
+
 pages = APIRouter(include_in_schema=False)
 
 SECURITY_HEADERS = {
@@ -179,6 +202,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RedisError, _store_unavailable)
     app.add_exception_handler(OSError, _store_unavailable)
     app.include_router(api)
+    app.include_router(charts_router)
     app.include_router(pages)
     app.include_router(metrics_router)
     app.add_middleware(UnhandledErrorMiddleware)

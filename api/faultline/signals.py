@@ -1,0 +1,86 @@
+"""The lab's key signals as named PromQL: one definition, read by the console's live charts
+(and linked to the Grafana dashboard that shows the same thing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SHOP = 'job="api", handler=~"/api/.*"'
+
+
+def p99(metric: str, selector: str, window: str = "1m") -> str:
+    return f"histogram_quantile(0.99, sum by (le) (rate({metric}_bucket{{{selector}}}[{window}])))"
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    unit: str  # "reqps" | "ratio" | "s" | "count"
+    series: tuple[tuple[str, str], ...]  # (legend, PromQL)
+    dashboard: str  # Grafana dashboard uid with the full story
+
+
+CHARTS: tuple[Chart, ...] = (
+    Chart(
+        "requests",
+        "Request rate",
+        "reqps",
+        (("requests/s", f"sum(rate(http_requests_total{{{SHOP}}}[1m]))"),),
+        "faultline-api",
+    ),
+    Chart(
+        "errors",
+        "Error ratio (5xx)",
+        "ratio",
+        (
+            (
+                "5xx share",
+                f'(sum(rate(http_requests_total{{{SHOP}, status="5xx"}}[1m])) or vector(0)) / sum(rate(http_requests_total{{{SHOP}}}[1m]))',
+            ),
+        ),
+        "faultline-overview",
+    ),
+    Chart(
+        "latency",
+        "p99 latency: server vs client",
+        "s",
+        (
+            ("server", p99("http_request_duration_seconds", SHOP)),
+            ("client", p99("loadgen_request_duration_seconds", 'job="loadgen"')),
+        ),
+        "faultline-api",
+    ),
+    Chart(
+        "pool",
+        "Connection pool",
+        "count",
+        (
+            ("used", 'sum(db_client_connection_count{job="api", state="used"})'),
+            ("max", 'sum(db_client_connection_max{job="api"})'),
+            ("waiting", 'sum(db_client_connection_pending_requests{job="api"})'),
+        ),
+        "faultline-database",
+    ),
+    Chart(
+        "loop",
+        "Event-loop lag p99",
+        "s",
+        (("p99 lag", p99("asyncio_event_loop_lag_seconds", 'job="api"')),),
+        "faultline-runtime",
+    ),
+    Chart(
+        "cache",
+        "Cache hit ratio",
+        "ratio",
+        (
+            (
+                "hits",
+                'sum(rate(cache_requests_total{job="api", result="hit"}[1m])) / sum(rate(cache_requests_total{job="api"}[1m]))',
+            ),
+        ),
+        "faultline-cache",
+    ),
+)
+
+FAULT_MARKS = "max by (fault) (fault_active)"

@@ -1,0 +1,506 @@
+"""The native lab: the Faultline lab as local processes, for machines with no Docker engine.
+
+    python scripts/lab.py up       start what is not running yet, wait until ready, print URLs
+    python scripts/lab.py down     stop exactly what `up` started
+    python scripts/lab.py status   each component: running, stopped or crashed
+
+Same binaries as the tests (Debian's PostgreSQL, Redis, Prometheus and exporters; the project's
+virtualenv for the API, control service and Locust), same published ports as compose.yaml.
+Prometheus runs the project's own prometheus.yml and rules, with the targets rewritten for local
+ports. All state (data, logs, pid files) lives in one ignored directory: .lab/ (FAULTLINE_LAB_DIR).
+FAULTLINE_LAB_PORT_OFFSET shifts every port (tests use it to run beside a real lab).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab"))
+OFFSET = int(os.environ.get("FAULTLINE_LAB_PORT_OFFSET", "0"))
+PORTS = {
+    name: port + OFFSET
+    for name, port in {
+        "api": 8000,
+        "control": 8080,
+        "prometheus": 9090,
+        "loadgen": 8089,
+        "loadgen-metrics": 9646,
+        "postgres": 55432,
+        "redis": 56379,
+        "postgres-exporter": 9187,
+        "redis-exporter": 9121,
+    }.items()
+}
+# What the full stack has that the native lab does not (no packages for this machine).
+MISSING = (
+    "Grafana (dashboards: use the console's charts)",
+    "Loki (logs: .lab/logs/api.log)",
+    "Tempo (traces)",
+    "the OpenTelemetry collector",
+)
+ADMIN_TOKEN = os.environ.get("FAULTLINE_ADMIN_TOKEN", "faultline-local-only")
+LOAD_USERS = os.environ.get("LOADGEN_USERS", "5")
+BIN = Path(sys.executable).parent
+
+
+def env_file() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        if line.strip() and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+DB = "faultline"
+DATABASE_URL = f"postgres://faultline:faultline-local-only@127.0.0.1:{PORTS['postgres']}/{DB}"
+APP_ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
+    "FAULTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
+    "OTEL_SDK_DISABLED": "true",  # no collector in the native lab
+    "LOG_JSON": "true",
+    "PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
+}
+
+
+def native_prometheus_config(
+    targets: dict[str, list[str]], rules_dir: Path | None = None
+) -> dict[str, Any]:
+    """The project's prometheus.yml with each job's targets rewritten to local addresses; jobs
+    with no local target are left out. Rules: the project's own."""
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    config["rule_files"] = [str((rules_dir or ROOT / "prometheus" / "rules") / "*.rules.yml")]
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] in targets:
+            job.pop("dns_sd_configs", None)
+            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+            jobs.append(job)
+    config["scrape_configs"] = jobs
+    return dict(config)
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie: the lab's processes outlive `lab.py` and are reparented to
+    an init that may reap them late, and a zombie still answers kill(pid, 0)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (local URL)
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Component:
+    name: str
+    command: list[str]
+    ready: str  # an http URL that answers 200, or "port:N"
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pidfile(self) -> Path:
+        return LAB / "pids" / f"{self.name}.pid"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if alive(pid) else None
+
+    def state(self) -> str:
+        if self.pid() is not None:
+            return "running"
+        return "crashed" if self.pidfile.exists() else "stopped"
+
+    def is_ready(self) -> bool:
+        if self.ready.startswith("port:"):
+            return port_open(int(self.ready[5:]))
+        return http_ok(self.ready)
+
+    def start(self) -> None:
+        (LAB / "logs").mkdir(parents=True, exist_ok=True)
+        (LAB / "pids").mkdir(parents=True, exist_ok=True)
+        with (LAB / "logs" / f"{self.name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                self.command,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=ROOT,
+            )
+        self.pidfile.write_text(str(process.pid))
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if self.pid() is None:
+                    break
+                time.sleep(0.1)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+
+class Postgres(Component):
+    """PostgreSQL through pg_ctl (as the `postgres` user when root: initdb refuses root)."""
+
+    def __init__(self) -> None:
+        super().__init__("postgres", [], f"port:{PORTS['postgres']}")
+        found = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4])
+        )
+        if not found:
+            raise SystemExit("PostgreSQL server binaries not found: apt-get install postgresql")
+        self.bindir = Path(found[-1]).parent
+        self.data = LAB / "postgres"
+        self.run_as = "postgres" if os.geteuid() == 0 else None
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        cmd = ["runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+    def pid(self) -> int | None:
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if alive(pid) else None
+
+    def state(self) -> str:
+        return "running" if self.pid() else ("crashed" if self.pidfile.exists() else "stopped")
+
+    def start(self) -> None:
+        (LAB / "pids").mkdir(parents=True, exist_ok=True)
+        (LAB / "logs").mkdir(parents=True, exist_ok=True)
+        if not (self.data / "PG_VERSION").exists():
+            self.data.mkdir(parents=True, exist_ok=True)
+            if self.run_as:
+                uid = pwd.getpwnam(self.run_as).pw_uid
+                for path in (LAB, self.data, LAB / "logs"):
+                    os.chown(path, uid, -1)
+            result = self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            )
+            if result.returncode:
+                raise SystemExit(f"initdb failed: {result.stderr}")
+        log = LAB / "logs" / "postgres.log"
+        if self.run_as:
+            log.touch()
+            os.chown(log, pwd.getpwnam(self.run_as).pw_uid, -1)
+        result = self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {PORTS['postgres']} -k {self.data} -c listen_addresses=127.0.0.1",
+            "start",
+        )
+        if result.returncode:
+            raise SystemExit(f"PostgreSQL did not start: {result.stderr}{result.stdout}")
+        self.pidfile.write_text(str(self.pid()))
+        psql = [
+            str(self.bindir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(PORTS["postgres"]),
+            "-U",
+            "postgres",
+            "-tAc",
+        ]
+        if not subprocess.run(
+            [*psql, "SELECT 1 FROM pg_roles WHERE rolname='faultline'"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip():
+            subprocess.run(
+                [*psql, "CREATE ROLE faultline LOGIN PASSWORD 'faultline-local-only'"], check=True
+            )
+            subprocess.run([*psql, f"CREATE DATABASE {DB} OWNER faultline"], check=True)
+
+    def stop(self) -> None:
+        if self.pid():
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.pidfile.unlink(missing_ok=True)
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: scripts/ensure-tools.sh installs it")
+    return found
+
+
+def components() -> list[Component]:
+    prom_dir = LAB / "prometheus"
+    return [
+        Postgres(),
+        Component(
+            "redis",
+            [
+                binary("redis-server"),
+                "--port",
+                str(PORTS["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory",
+                "64mb",
+                "--maxmemory-policy",
+                "allkeys-lru",
+            ],
+            f"port:{PORTS['redis']}",
+        ),
+        Component(
+            "api",
+            [str(BIN / "faultline"), "serve", "--host", "127.0.0.1", "--port", str(PORTS["api"])],
+            f"http://127.0.0.1:{PORTS['api']}/health/ready",
+            APP_ENV,
+        ),
+        Component(
+            "control",
+            [
+                str(BIN / "faultline"),
+                "control",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(PORTS["control"]),
+            ],
+            f"http://127.0.0.1:{PORTS['control']}/health/live",
+            APP_ENV,
+        ),
+        Component(
+            "postgres-exporter",
+            [
+                binary("prometheus-postgres-exporter"),
+                f"--web.listen-address=127.0.0.1:{PORTS['postgres-exporter']}",
+            ],
+            f"port:{PORTS['postgres-exporter']}",
+            {
+                "DATA_SOURCE_NAME": f"postgresql://postgres@127.0.0.1:{PORTS['postgres']}/{DB}?sslmode=disable"
+            },
+        ),
+        Component(
+            "redis-exporter",
+            [
+                binary("prometheus-redis-exporter"),
+                f"--redis.addr=redis://127.0.0.1:{PORTS['redis']}",
+                f"--web.listen-address=127.0.0.1:{PORTS['redis-exporter']}",
+            ],
+            f"port:{PORTS['redis-exporter']}",
+        ),
+        Component(
+            "loadgen",
+            [
+                str(BIN / "locust"),
+                "-f",
+                str(ROOT / "loadtest" / "locustfile.py"),
+                "--host",
+                f"http://127.0.0.1:{PORTS['api']}",
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(PORTS["loadgen"]),
+                "--autostart",
+                "--users",
+                LOAD_USERS,
+                "--spawn-rate",
+                "2",
+            ],
+            f"http://127.0.0.1:{PORTS['loadgen']}/",
+            {"LOADGEN_METRICS_PORT": str(PORTS["loadgen-metrics"])},
+        ),
+        Component(
+            "prometheus",
+            [
+                binary("prometheus"),
+                f"--config.file={prom_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{PORTS['prometheus']}",
+                "--enable-feature=exemplar-storage",
+                "--storage.tsdb.retention.time=2d",
+            ],
+            f"http://127.0.0.1:{PORTS['prometheus']}/-/ready",
+        ),
+    ]
+
+
+def write_prometheus_config() -> None:
+    local = {
+        "api": [f"127.0.0.1:{PORTS['api']}"],
+        "control": [f"127.0.0.1:{PORTS['control']}"],
+        "loadgen": [f"127.0.0.1:{PORTS['loadgen-metrics']}"],
+        "postgres": [f"127.0.0.1:{PORTS['postgres-exporter']}"],
+        "redis": [f"127.0.0.1:{PORTS['redis-exporter']}"],
+        "prometheus": [f"127.0.0.1:{PORTS['prometheus']}"],
+    }
+    (LAB / "prometheus").mkdir(parents=True, exist_ok=True)
+    (LAB / "prometheus" / "prometheus.yml").write_text(
+        "# Generated by scripts/lab.py from prometheus/prometheus.yml: edit that file instead.\n"
+        + yaml.safe_dump(native_prometheus_config(local))
+    )
+
+
+def wait_ready(component: Component, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not component.is_ready():
+        if component.state() == "crashed":
+            tail = (LAB / "logs" / f"{component.name}.log").read_text()[-2000:]
+            raise SystemExit(f"{component.name} crashed on start:\n{tail}")
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"{component.name} not ready after {timeout:.0f}s (see .lab/logs/{component.name}.log)"
+            )
+        time.sleep(0.2)
+
+
+def up() -> int:
+    LAB.mkdir(parents=True, exist_ok=True)
+    write_prometheus_config()
+    started = []
+    for component in components():
+        state = component.state()
+        if state == "running":
+            continue
+        if state == "crashed":
+            print(
+                f"  {component.name} had crashed (see .lab/logs/{component.name}.log); restarting"
+            )
+        port = (
+            component.ready[5:]
+            if component.ready.startswith("port:")
+            else component.ready.split(":")[2].split("/")[0]
+        )
+        if port_open(int(port)):
+            raise SystemExit(
+                f"port {port} is taken by another process: {component.name} cannot start "
+                "(stop it, or set FAULTLINE_LAB_PORT_OFFSET)"
+            )
+        if component.name == "api":
+            # Migrations and the catalogue first, as compose's `migrate` job does.
+            result = subprocess.run(
+                [str(BIN / "faultline"), "setup"],
+                env={**os.environ, **APP_ENV},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode:
+                raise SystemExit(f"faultline setup failed:\n{result.stdout}{result.stderr}")
+        component.start()
+        started.append(component.name)
+        wait_ready(component)
+    wait_for_first_scrape()
+    print("started: " + (", ".join(started) if started else "nothing (already running)"))
+    print_urls()
+    return 0
+
+
+def wait_for_first_scrape(timeout: float = 30) -> None:
+    query = urllib.request.quote('count(up{job="api"} == 1)')
+    url = f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query?query={query}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError, KeyError, IndexError, ValueError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if json.load(response)["data"]["result"][0]["value"][1] == "1":
+                return
+        time.sleep(0.5)
+    raise SystemExit("Prometheus has not scraped the API yet (see .lab/logs/prometheus.log)")
+
+
+def down() -> int:
+    stopped = []
+    for component in reversed(components()):
+        if component.state() != "stopped":
+            component.stop()
+            stopped.append(component.name)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def status() -> int:
+    bad = 0
+    for component in components():
+        state = component.state()
+        bad += state == "crashed"
+        print(f"  {component.name:<18} {state}")
+    return 1 if bad else 0
+
+
+def print_urls() -> None:
+    print(f"""
+Faultline native lab is up (no Docker engine here).
+  Fault console   http://127.0.0.1:{PORTS["control"]}/        (token: {ADMIN_TOKEN}; live charts)
+  Shop API        http://127.0.0.1:{PORTS["api"]}/api/v1/products   docs: /docs
+  Prometheus      http://127.0.0.1:{PORTS["prometheus"]}/     (alerts: /alerts)
+  Load (Locust)   http://127.0.0.1:{PORTS["loadgen"]}/        ({LOAD_USERS} shoppers to start with)
+Not in the native lab (the compose stack has them): {"; ".join(MISSING)}.
+State and logs: {LAB}/  ·  stop with: make down""")
+
+
+if __name__ == "__main__":
+    commands = {"up": up, "down": down, "status": status}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        raise SystemExit(f"usage: lab.py {{{'|'.join(commands)}}}")
+    sys.exit(commands[sys.argv[1]]())

@@ -1,0 +1,233 @@
+"""The native lab, for real: `make up` with no Docker engine starts it (once), the console shows
+live charts with data in headless Chromium, every row of the signal contract holds against its
+Prometheus under Locust load, and `make down` leaves no process behind.
+
+The lab runs on ports shifted by FAULTLINE_LAB_PORT_OFFSET and in its own directory, so the
+suite can run beside a developer's own lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+OFFSET = 1000
+CONTROL = f"http://127.0.0.1:{8080 + OFFSET}"
+PROMETHEUS = f"http://127.0.0.1:{9090 + OFFSET}"
+API = f"http://127.0.0.1:{8000 + OFFSET}"
+TOKEN = "lab-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
+OUTPUT = ROOT / "test-output"
+MEASURED: dict[str, dict[str, float | None]] = {}
+
+
+def make(target: str, lab_dir: Path) -> subprocess.CompletedProcess[str]:
+    venv = Path(sys.executable).parent.parent
+    env = {
+        **os.environ,
+        "FAULTLINE_LAB_DIR": str(lab_dir),
+        "FAULTLINE_LAB_PORT_OFFSET": str(OFFSET),
+        "FAULTLINE_ADMIN_TOKEN": TOKEN,
+        "LOADGEN_USERS": "12",
+        "LOAD_WAIT_MIN": "0.1",
+        "LOAD_WAIT_MAX": "0.3",
+        "LOAD_WEIGHTS": "browse=2,view=4,order=3,recent=3",
+        "CATALOGUE_SIZE": "1200",
+    }
+    return subprocess.run(
+        ["make", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def lab_dir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="faultline-lab-"))
+    try:
+        yield directory
+    finally:
+        make("down", directory)
+        shutil.rmtree(directory, ignore_errors=True)
+        if MEASURED:
+            OUTPUT.mkdir(exist_ok=True)
+            (OUTPUT / "signal-contract.json").write_text(json.dumps(MEASURED, indent=2) + "\n")
+
+
+def query(expr: str) -> float | None:
+    result = httpx.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=5).json()[
+        "data"
+    ]["result"]
+    values = [float(r["value"][1]) for r in result]
+    return max(values) if values else None
+
+
+def wait_for(predicate, timeout: float, step: float = 1.0) -> float | None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while time.monotonic() - started <= timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(step)
+    return None
+
+
+def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
+    first = make("up", lab_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "No Docker engine answers here: starting the native lab instead" in first.stdout
+    assert "started: postgres, redis, api, control" in first.stdout
+    assert "Not in the native lab" in first.stdout and "Grafana" in first.stdout
+    second = make("up", lab_dir)
+    assert second.returncode == 0 and "started: nothing (already running)" in second.stdout
+    status = make("ps", lab_dir)
+    assert status.returncode == 0 and "crashed" not in status.stdout
+    targets = httpx.get(f"{PROMETHEUS}/api/v1/targets").json()["data"]["activeTargets"]
+    assert {t["labels"]["job"] for t in targets} == {
+        "api",
+        "control",
+        "loadgen",
+        "postgres",
+        "redis",
+        "prometheus",
+    }
+    # The lab's Prometheus runs the project's own rules.
+    groups = httpx.get(f"{PROMETHEUS}/api/v1/rules").json()["data"]["groups"]
+    assert {g["name"] for g in groups} == {
+        "faultline-sli",
+        "faultline-slo-alerts",
+        "faultline-cause-alerts",
+    }
+
+
+def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="faultline-chromium-")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    try:
+        # Rates need two scrapes: give the lab's Prometheus a little time.
+        wait_for(lambda: (query("sum(rate(http_requests_total[1m]))") or 0) > 0, 60)
+        browser.get(CONTROL)
+        WebDriverWait(browser, 30).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#charts .chart polyline.series")) >= 6
+        )
+        charts = browser.find_elements(By.CSS_SELECTOR, "#charts .chart")
+        assert {c.get_attribute("data-chart") for c in charts} == {
+            "requests",
+            "errors",
+            "latency",
+            "pool",
+            "loop",
+            "cache",
+        }
+        for chart in charts:
+            assert chart.find_elements(By.CSS_SELECTOR, "polyline.series"), chart.get_attribute(
+                "data-chart"
+            )
+        (OUTPUT / "console").mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(OUTPUT / "console" / "native-lab-charts.png"))
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", list(CONTRACT["faults"]))
+def test_signal_contract(lab_dir: Path, name: str) -> None:
+    row = CONTRACT["faults"][name]
+    expr, above = row["expr"], float(row["above"])
+
+    def shows() -> bool:
+        value = query(expr)
+        return value is not None and value > above
+
+    assert wait_for(lambda: not shows(), 90) is not None, (
+        f"{name}: signal already high before the fault"
+    )
+    response = httpx.put(
+        f"{CONTROL}/api/faults/{name}",
+        json={"params": row["params"], "ttl_seconds": 600},
+        headers=AUTH,
+    )
+    assert response.status_code == 200, response.text
+    try:
+        visible = wait_for(shows, row["visible_within_s"] + 5)
+        alert_after = None
+        if row.get("alert"):
+
+            def firing() -> bool:
+                alerts = httpx.get(f"{PROMETHEUS}/api/v1/alerts").json()["data"]["alerts"]
+                return any(
+                    a["labels"]["alertname"] == row["alert"] and a["state"] == "firing"
+                    for a in alerts
+                )
+
+            alert_after = wait_for(firing, row["alert_within_s"], step=2)
+    finally:
+        assert httpx.delete(f"{CONTROL}/api/faults/{name}", headers=AUTH).status_code == 200
+    cleared = wait_for(lambda: not shows(), row["clear_within_s"] + 5)
+    MEASURED[name] = {"visible_s": visible, "cleared_s": cleared, "alert_firing_s": alert_after}
+    assert visible is not None and visible <= row["visible_within_s"], (
+        f"{name}: not visible in time ({visible})"
+    )
+    if row.get("alert"):
+        assert alert_after is not None, (
+            f"{name}: {row['alert']} never fired within {row['alert_within_s']}s"
+        )
+    assert cleared is not None and cleared <= row["clear_within_s"], (
+        f"{name}: did not clear in time ({cleared})"
+    )
+
+
+def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
+    pids = [int(p.read_text()) for p in (lab_dir / "pids").glob("*.pid")]
+    assert len(pids) == 8
+    result = make("down", lab_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat")
+        # Gone, or a zombie waiting for init to reap it (no longer running either way).
+        assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", (
+            f"pid {pid} runs"
+        )
+    for port in (8000, 8080, 9090, 8089, 9646, 55432, 56379, 9187, 9121):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port + OFFSET)) != 0, (
+                f"port {port + OFFSET} still open"
+            )
