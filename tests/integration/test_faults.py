@@ -107,7 +107,7 @@ async def test_slow_queries_fault(client: httpx.AsyncClient, faults: FaultSwitch
     )
     await faults.off("slow_queries")
     _, recovered = await timed(client, "GET", "/api/v1/products?limit=2")
-    assert recovered < 0.15
+    assert recovered < elapsed - 0.2  # the two 150 ms sleeps are gone
 
 
 async def test_pool_exhaustion_fault(
@@ -252,4 +252,4 @@ async def test_lock_contention_fault(
     started = time.monotonic()
     responses = await asyncio.gather(*(client.post("/api/v1/orders", json=b) for b in bodies))
     assert {r.status_code for r in responses} == {201}
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < contended / 2  # no longer serialised on the hot row

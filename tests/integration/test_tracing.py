@@ -88,8 +88,12 @@ def server_trace_id(api: Api, request_id: str) -> str:
     raise AssertionError(f"no log line for request {request_id}")
 
 
-def test_a_product_read_is_one_trace_with_one_span_per_query_and_redis_call(api: Api) -> None:
-    response = httpx.get(f"{api.url}/api/v1/products/17")  # never read before: a cache miss
+def test_a_product_read_is_one_trace_with_one_span_per_query_and_redis_call(
+    api: Api, redis_server: Redis
+) -> None:
+    with redis_server.client() as direct:
+        direct.delete("product:17")  # earlier suites may have cached it: make this a miss
+    response = httpx.get(f"{api.url}/api/v1/products/17")
     assert response.status_code == 200
     trace_id = server_trace_id(api, response.headers["x-request-id"])
     spans = wait_for_spans(

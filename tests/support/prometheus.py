@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import shutil
 import subprocess
 import tempfile
@@ -42,21 +43,16 @@ class Prometheus:
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
-PROJECT_PROMETHEUS = Path(__file__).resolve().parents[2] / "prometheus"
-
-
 def project_config(targets: dict[str, list[str]]) -> dict[str, Any]:
-    """The project's prometheus.yml with each job's targets rewritten to local addresses; jobs
-    with no local target (collector, Tempo, Loki here) are left out. Rules: the project's own."""
-    config = yaml.safe_load((PROJECT_PROMETHEUS / "prometheus.yml").read_text())
-    config["rule_files"] = [str(PROJECT_PROMETHEUS / "rules" / "*.rules.yml")]
-    jobs = []
-    for job in config["scrape_configs"]:
-        if job["job_name"] in targets:
-            job.pop("dns_sd_configs", None)
-            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
-            jobs.append(job)
-    config["scrape_configs"] = jobs
+    """The project's prometheus.yml rewritten for local targets: the native lab's own function
+    (scripts/lab.py), so the tests check exactly what `make lab` runs."""
+    spec = importlib.util.spec_from_file_location(
+        "faultline_lab", Path(__file__).resolve().parents[2] / "scripts" / "lab.py"
+    )
+    assert spec and spec.loader
+    lab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab)
+    config: dict[str, Any] = lab.native_prometheus_config(targets)
     return config
 
 
