@@ -22,7 +22,7 @@ FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: scenario scenarios reveal lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,20 @@ load: install ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HO
 
 verify: install ## On a running stack: is every promised signal in Prometheus, Loki, Tempo, Grafana?
 	@set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; $(BIN)/python scripts/verify.py
+
+scenarios: install ## The workshop scenarios, one line each
+	@$(BIN)/python scripts/scenario.py list
+
+scenario: install ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one)
+	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenario|mystery> (make scenarios lists them)"; exit 2; }
+	@set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
+	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} \
+	PROMETHEUS_URL=$${PROMETHEUS_URL:-http://127.0.0.1:$$PROMETHEUS_PORT} \
+	LOADGEN_URL=$${LOADGEN_URL:-http://127.0.0.1:$$LOADGEN_PORT} \
+	$(BIN)/python scripts/scenario.py run $(NAME) $(ARGS)
+
+reveal: install ## Which scenario the mystery was, with the facilitator's key
+	@$(BIN)/python scripts/scenario.py reveal
 
 docs: install ## Re-render the README's generated sections (fault table, ...)
 	$(BIN)/python scripts/render_docs.py

@@ -215,6 +215,83 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
     )
 
 
+def scenario(name: str, *args: str, lab_dir: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "FAULTLINE_CONTROL_URL": CONTROL,
+        "PROMETHEUS_URL": PROMETHEUS,
+        "LOADGEN_URL": f"http://127.0.0.1:{8089 + OFFSET}",
+        "FAULTLINE_ADMIN_TOKEN": TOKEN,
+        "FAULTLINE_LAB_DIR": str(lab_dir),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "scenario.py"), "run", name, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def all_healed() -> bool:
+    return not any(f["active"] for f in httpx.get(f"{CONTROL}/api/faults").json()["faults"])
+
+
+@pytest.mark.parametrize(
+    ("name", "speed", "expected"),
+    [
+        ("checkout-hangs", "6", ["pool_exhaustion"]),
+        ("misleading-pair", "6", ["cache_outage", "lock_contention"]),
+    ],
+)
+def test_scenario_end_to_end_time_compressed(
+    lab_dir: Path, name: str, speed: str, expected: list[str]
+) -> None:
+    process = scenario(name, "--speed", speed, "--check", lab_dir=lab_dir)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    visible = [
+        line.split("signal visible: ")[1].split()[0]
+        for line in output.splitlines()
+        if "signal visible: " in line
+    ]
+    assert sorted(visible) == sorted(expected), output
+    assert "phase 1/" in output and "healed:" in output
+    assert all_healed()
+
+
+def test_an_interrupted_scenario_heals_everything(lab_dir: Path) -> None:
+    process = scenario("cache-went-away", "--speed", "4", lab_dir=lab_dir)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "phase 2/" in line:  # the fault is on now
+            break
+    time.sleep(2)
+    assert not all_healed()
+    process.send_signal(2)  # Ctrl-C
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "interrupted: every fault is off" in output
+    assert all_healed()
+
+
+def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
+    process = scenario("mystery", "--speed", "60", lab_dir=lab_dir)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "a mystery incident" in output and "look at" not in output
+    revealed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "scenario.py"), "reveal"],
+        env={**os.environ, "FAULTLINE_LAB_DIR": str(lab_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    name = (lab_dir / "mystery-scenario").read_text().strip()
+    assert f"The mystery was: {name}" in revealed and "root_cause" in revealed
+    assert all_healed()
+
+
 def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
     pids = [int(p.read_text()) for p in (lab_dir / "pids").glob("*.pid")]
     assert len(pids) == 8

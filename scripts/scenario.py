@@ -1,0 +1,241 @@
+"""Workshop scenarios: run a guided incident against the lab (compose stack or native lab).
+
+    python scripts/scenario.py list                     every scenario with its teaser
+    python scripts/scenario.py run NAME [--speed N]     run it: load, fault timeline, progress
+    python scripts/scenario.py run mystery              a random one, without saying which
+    python scripts/scenario.py reveal                   which one the mystery was, and its key
+    python scripts/scenario.py brief NAME | key NAME    print the participant brief / the key
+
+A run follows the scenario's load profile (loadtest/shapes.py) by setting Locust's users through
+its web API, applies the fault timeline through the control API, prints the phase, what to look
+at and the time left, and heals everything at the end or on Ctrl-C. `--check` also waits, after
+each step, for the expected signals of the signal contract to show in Prometheus, and exits
+non-zero if one does not (the tests use it with `--speed` to compress time).
+
+Where things are: FAULTLINE_CONTROL_URL (http://127.0.0.1:8080), PROMETHEUS_URL
+(http://127.0.0.1:9090), LOADGEN_URL (http://127.0.0.1:8089), FAULTLINE_ADMIN_TOKEN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+CONTRACT_FILE = SCENARIOS / "signal-contract.yml"
+MYSTERY = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab")) / "mystery-scenario"
+sys.path.insert(0, str(ROOT / "loadtest"))
+from shapes import ProfileParams, target  # noqa: E402
+
+
+def load_scenarios() -> dict[str, dict[str, Any]]:
+    return {
+        path.stem: yaml.safe_load(path.read_text())
+        for path in sorted(SCENARIOS.glob("*.yml"))
+        if path.name != CONTRACT_FILE.name
+    }
+
+
+def contract() -> dict[str, Any]:
+    return dict(yaml.safe_load(CONTRACT_FILE.read_text())["faults"])
+
+
+class Lab:
+    def __init__(self) -> None:
+        token = os.environ.get("FAULTLINE_ADMIN_TOKEN", "faultline-local-only")
+        self.control = httpx.Client(
+            base_url=os.environ.get("FAULTLINE_CONTROL_URL", "http://127.0.0.1:8080"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        self.prometheus = httpx.Client(
+            base_url=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"), timeout=5
+        )
+        self.loadgen = httpx.Client(
+            base_url=os.environ.get("LOADGEN_URL", "http://127.0.0.1:8089"), timeout=5
+        )
+
+    def fault_on(self, name: str, params: dict[str, Any], ttl: int) -> None:
+        response = self.control.put(
+            f"/api/faults/{name}", json={"params": params, "ttl_seconds": ttl}
+        )
+        response.raise_for_status()
+
+    def heal(self) -> list[str]:
+        response = self.control.delete("/api/faults")
+        response.raise_for_status()
+        return list(response.json()["healed"])
+
+    def users(self, count: int, rate: float) -> None:
+        # Locust's web UI endpoint: changes the number of users live, no restart.
+        self.loadgen.post(
+            "/swarm", data={"user_count": count, "spawn_rate": rate}
+        ).raise_for_status()
+
+    def value(self, expr: str) -> float | None:
+        result = self.prometheus.get("/api/v1/query", params={"query": expr}).json()["data"][
+            "result"
+        ]
+        values = [float(r["value"][1]) for r in result]
+        return max(values) if values else None
+
+
+def fmt(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
+    scenarios = load_scenarios()
+    scenario = scenarios[name]
+    rows = contract()
+    lab = Lab()
+    duration = float(scenario["duration_s"])
+    load = scenario["load"]
+    params = ProfileParams(
+        users=int(load["users"]),
+        duration_s=duration,
+        spawn_rate=float(load.get("spawn_rate", 5)),
+        spike_factor=float(load.get("spike_factor", 4)),
+        steps=int(load.get("steps", 5)),
+    )
+    steps = sorted(scenario["timeline"], key=lambda s: s["at_s"])
+    title = "a mystery incident" if hide_name else f"'{scenario['title']}'"
+    print(
+        f"Scenario {title}: {fmt(duration)} of lab time" + (f" at {speed:g}x" if speed != 1 else "")
+    )
+    if not hide_name:
+        print(scenario["brief"].strip())
+
+    interrupted = False
+
+    def stop(signum: int, _: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failures: list[str] = []
+    seen: list[str] = []
+    started = time.monotonic()
+    applied = 0
+    users_now = -1
+    pending: list[tuple[str, float]] = []  # (contract row, real deadline)
+    last_report = 0.0
+    try:
+        while not interrupted:
+            real = time.monotonic() - started
+            lab_time = real * speed
+            if lab_time >= duration:
+                break
+            step_users = target(load["profile"], lab_time, params)
+            if step_users and step_users[0] != users_now:
+                users_now = step_users[0]
+                lab.users(users_now, step_users[1])
+            while applied < len(steps) and steps[applied]["at_s"] <= lab_time:
+                step = steps[applied]
+                applied += 1
+                if step.get("heal"):
+                    lab.heal()
+                for fault, fault_params in (step.get("faults") or {}).items():
+                    ttl = int((duration - lab_time) / speed) + 60
+                    lab.fault_on(fault, fault_params or {}, max(ttl, 1))
+                left = (duration - lab_time) / speed
+                what = "" if hide_name else f" {step['phase']}"
+                print(
+                    f"[{fmt(real)}] phase {applied}/{len(steps)}:{what}  ({fmt(left)} left)",
+                    flush=True,
+                )
+                if step.get("look_at") and not hide_name:
+                    print(f"          look at: {step['look_at']}", flush=True)
+                for row in step.get("expect") or []:
+                    pending.append((row, time.monotonic() + rows[row]["visible_within_s"] + 5))
+            for row, deadline in list(pending):
+                value = lab.value(rows[row]["expr"]) if check else None
+                if check and value is not None and value > float(rows[row]["above"]):
+                    seen.append(row)
+                    pending.remove((row, deadline))
+                    print(
+                        f"          signal visible: {row} ({value:.3g} > {rows[row]['above']})",
+                        flush=True,
+                    )
+                elif time.monotonic() > deadline:
+                    pending.remove((row, deadline))
+                    if check:
+                        failures.append(row)
+                        print(f"          signal MISSING: {row}", flush=True)
+            if real - last_report >= 10:
+                last_report = real
+                print(f"[{fmt(real)}] {fmt((duration - lab_time) / speed)} left", flush=True)
+            time.sleep(0.5)
+    finally:
+        healed = lab.heal()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("healed: " + (", ".join(healed) if healed else "nothing was on"))
+    if interrupted:
+        print("interrupted: every fault is off")
+        return 130
+    if check:
+        print("expected signals, in order: " + " -> ".join(seen))
+        if failures:
+            print("MISSING: " + ", ".join(failures))
+            return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list")
+    run_parser = sub.add_parser("run")
+    run_parser.add_argument("name")
+    run_parser.add_argument("--speed", type=float, default=1.0, help="compress lab time (tests)")
+    run_parser.add_argument("--check", action="store_true", help="verify the expected signals")
+    sub.add_parser("reveal")
+    for command in ("brief", "key"):
+        sub.add_parser(command).add_argument("name")
+    args = parser.parse_args()
+    scenarios = load_scenarios()
+    if args.command == "list":
+        for name, scenario in scenarios.items():
+            print(f"  {name:<24} {scenario['teaser']}")
+        return 0
+    if args.command == "reveal":
+        if not MYSTERY.exists():
+            print("No mystery scenario has been run (make scenario NAME=mystery).")
+            return 1
+        name = MYSTERY.read_text().strip()
+        print(f"The mystery was: {name} ({scenarios[name]['title']})")
+        print(yaml.safe_dump(scenarios[name]["key"], sort_keys=False, width=100))
+        return 0
+    if args.name not in scenarios and not (args.command == "run" and args.name == "mystery"):
+        print(f"unknown scenario {args.name!r}; `make scenarios` lists them", file=sys.stderr)
+        return 2
+    if args.command == "brief":
+        print(scenarios[args.name]["brief"].strip())
+        return 0
+    if args.command == "key":
+        print(yaml.safe_dump(scenarios[args.name]["key"], sort_keys=False, width=100))
+        return 0
+    if args.name == "mystery":
+        name = random.choice(list(scenarios))
+        MYSTERY.parent.mkdir(parents=True, exist_ok=True)
+        MYSTERY.write_text(name + "\n")
+        print("Mystery scenario: the facilitator can `make reveal` afterwards.")
+        return run(name, args.speed, args.check, hide_name=True)
+    return run(args.name, args.speed, args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
