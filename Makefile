@@ -72,8 +72,10 @@ lab: install ## The native lab: the lab as local processes, same ports (no Docke
 	@scripts/ensure-tools.sh
 	@$(BIN)/python scripts/lab.py up
 
+LAB_DIR = $${FAULTLINE_LAB_DIR:-.lab}
+
 down: ## Stop the stack or the native lab (data is kept; `make clean` removes it)
-	@if [ -d .lab/pids ]; then $(BIN)/python scripts/lab.py down; fi
+	@if [ -d "$(LAB_DIR)/pids" ]; then $(BIN)/python scripts/lab.py down; fi
 	@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) down; fi
 
 ps: ## Show the services and their health (compose, or the native lab)
@@ -123,5 +125,5 @@ docs: install ## Re-render the README's generated sections (fault table, ...)
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches
 	-$(COMPOSE) down --volumes 2>/dev/null
-	-@if [ -d .lab/pids ]; then $(BIN)/python scripts/lab.py down; fi
+	-@if [ -d "$(LAB_DIR)/pids" ]; then $(BIN)/python scripts/lab.py down; fi
 	rm -rf $(VENV) .lab .mypy_cache .ruff_cache .pytest_cache test-output
