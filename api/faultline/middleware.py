@@ -77,11 +77,16 @@ class RequestContextMiddleware:
                 )
 
 
-def _too_large_body(limit: int, request_id: str | None) -> bytes:
-    error = {"code": "payload_too_large", "message": f"Request body exceeds {limit} bytes"}
+async def send_error(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    """An error in the one error shape, straight from ASGI middleware (no app to render it)."""
+    error = {"code": code, "message": message}
+    request_id = scope.get("state", {}).get("request_id")
     if request_id:
         error["request_id"] = request_id
-    return json.dumps({"error": error}).encode()
+    body = json.dumps({"error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimitMiddleware:
@@ -129,18 +134,8 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = _too_large_body(self.max_body_bytes, scope.get("state", {}).get("request_id"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"Request body exceeds {self.max_body_bytes} bytes"
+        await send_error(scope, send, 413, "payload_too_large", message)
 
 
 class UnhandledErrorMiddleware:
@@ -168,19 +163,4 @@ class UnhandledErrorMiddleware:
             log.exception("request.unhandled_error", error_type=type(exc).__name__)
             if response_started:
                 raise  # too late to answer; the server closes the connection
-            error: dict[str, str] = {"code": "internal_error", "message": "Internal server error"}
-            request_id = scope.get("state", {}).get("request_id")
-            if request_id:
-                error["request_id"] = request_id
-            body = json.dumps({"error": error}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(scope, send, 500, "internal_error", "Internal server error")

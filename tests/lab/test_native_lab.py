@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.browser import headless_chromium
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,26 +122,7 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
 
 
 def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="faultline-chromium-")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
-    try:
+    with headless_chromium(window="1400,1000") as browser:
         # Rates need two scrapes: give the lab's Prometheus a little time.
         wait_for(lambda: (query("sum(rate(http_requests_total[1m]))") or 0) > 0, 60)
         browser.get(CONTROL)
@@ -163,9 +144,6 @@ def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
             )
         (OUTPUT / "console").mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(OUTPUT / "console" / "native-lab-charts.png"))
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", list(CONTRACT["faults"]))
