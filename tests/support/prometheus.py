@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,7 +51,8 @@ def project_config(targets: dict[str, list[str]]) -> dict[str, Any]:
         "faultline_lab", Path(__file__).resolve().parents[2] / "scripts" / "lab.py"
     )
     assert spec and spec.loader
-    lab = importlib.util.module_from_spec(spec)
+    lab = sys.modules.get("faultline_lab") or importlib.util.module_from_spec(spec)
+    sys.modules["faultline_lab"] = lab  # dataclasses look their module up there
     spec.loader.exec_module(lab)
     config: dict[str, Any] = lab.native_prometheus_config(targets)
     return config
