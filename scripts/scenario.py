@@ -90,6 +90,18 @@ class Lab:
         return max(values) if values else None
 
 
+def facilitator_key(scenario: dict[str, Any]) -> str:
+    """The key as printed: the timeline (from the machine-readable one), then root cause, path,
+    alert, fix and questions."""
+    lines = [f"{scenario['title']}", "timeline:"]
+    for step in scenario["timeline"]:
+        what = ", ".join(f"{f} {p or ''}".strip() for f, p in (step.get("faults") or {}).items())
+        if step.get("heal"):
+            what = "heal everything" + (f"; {what}" if what else "")
+        lines.append(f"  {fmt(step['at_s'])}  {step['phase']}" + (f": {what}" if what else ""))
+    return "\n".join(lines) + "\n" + yaml.safe_dump(scenario["key"], sort_keys=False, width=100)
+
+
 def fmt(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
@@ -216,8 +228,8 @@ def main() -> int:
             print("No mystery scenario has been run (make scenario NAME=mystery).")
             return 1
         name = MYSTERY.read_text().strip()
-        print(f"The mystery was: {name} ({scenarios[name]['title']})")
-        print(yaml.safe_dump(scenarios[name]["key"], sort_keys=False, width=100))
+        print(f"The mystery was: {name}")
+        print(facilitator_key(scenarios[name]))
         return 0
     if args.name not in scenarios and not (args.command == "run" and args.name == "mystery"):
         print(f"unknown scenario {args.name!r}; `make scenarios` lists them", file=sys.stderr)
@@ -226,7 +238,7 @@ def main() -> int:
         print(scenarios[args.name]["brief"].strip())
         return 0
     if args.command == "key":
-        print(yaml.safe_dump(scenarios[args.name]["key"], sort_keys=False, width=100))
+        print(facilitator_key(scenarios[args.name]))
         return 0
     if args.name == "mystery":
         name = random.choice(list(scenarios))
