@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from faultline.signals import SHOP, p99  # the same selector and quantile as the console charts
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROM = {"type": "prometheus", "uid": "prometheus"}
 LOKI = {"type": "loki", "uid": "loki"}
 TEMPO = {"type": "tempo", "uid": "tempo"}
 SCHEMA_VERSION = 41
-SHOP = 'job="api", handler=~"/api/.*"'
 
 # Series only the full stack produces (collector, Tempo's metrics generator): parsed by the
 # tests, not executed against the test Prometheus; `make verify` checks them on a running stack.
@@ -42,11 +43,6 @@ ALERT_ANNOTATION = {
     "titleFormat": "{{alertname}}",
     "tagKeys": "alertname,severity",
 }
-
-
-def p99(metric: str, selector: str, by: str = "") -> str:
-    group = f"{by}, le" if by else "le"
-    return f"histogram_quantile(0.99, sum by ({group}) (rate({metric}_bucket{{{selector}}}[1m])))"
 
 
 class Board:

@@ -60,15 +60,6 @@ LOAD_USERS = os.environ.get("LOADGEN_USERS", "5")
 BIN = Path(sys.executable).parent
 
 
-def env_file() -> dict[str, str]:
-    values = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        if line.strip() and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
-
-
 DB = "faultline"
 DATABASE_URL = f"postgres://faultline:faultline-local-only@127.0.0.1:{PORTS['postgres']}/{DB}"
 APP_ENV = {
