@@ -18,15 +18,15 @@ Configured by the environment:
 Client-side metrics (what the shopper saw, queueing outside the app included):
   loadgen_requests_total{name,method,result}, loadgen_request_duration_seconds{name,method},
   loadgen_users, loadgen_profile_info{profile}.
-Every request carries a W3C `traceparent`, so its trace starts here; with Locust's --otel the
-client spans are exported too (off by default).
+No `traceparent` is sent: the API is the root of each trace and its sampler decides. (A made-up
+parent would leave every trace in Tempo with a missing root span, and its sampled flag would
+override the API's sampling ratio.)
 """
 
 from __future__ import annotations
 
 import os
 import random
-import secrets
 import sys
 import time
 import uuid
@@ -73,10 +73,6 @@ def weights() -> dict[str, int]:
 def popular_product() -> int:
     """Skewed popularity (roughly Zipf): a few products get most views, so the cache matters."""
     return min(CATALOGUE_SIZE, int(random.paretovariate(1.2)))
-
-
-def traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 @events.request.add_listener
@@ -145,9 +141,7 @@ class Shopper(FastHttpUser):
     _weights = weights()
 
     def request(self, method: str, path: str, name: str, **kwargs: object):  # type: ignore[no-untyped-def]
-        headers = dict(kwargs.pop("headers", {}) or {})  # type: ignore[call-overload]
-        headers["traceparent"] = traceparent()
-        return self.client.request(method, path, name=name, headers=headers, **kwargs)
+        return self.client.request(method, path, name=name, **kwargs)
 
     @task(_weights["browse"])
     def browse(self) -> None:
@@ -172,7 +166,7 @@ class Shopper(FastHttpUser):
                 "/api/v1/orders",
                 name="order: POST /orders",
                 json=body,
-                headers={"Idempotency-Key": key, "traceparent": traceparent()},
+                headers={"Idempotency-Key": key},
                 catch_response=True,
             ) as response:
                 if response.status_code in RETRY_STATUSES and attempt < MAX_RETRIES:

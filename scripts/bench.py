@@ -2,10 +2,11 @@
 
 Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop + httptools):
   bare            no instrumentator, no /metrics, no tracing, no request logs, no loop-lag sampler
-  full            everything at its defaults (a JSON log line per request, also sent over OTLP),
-                  exporting to an OTLP receiver (a stand-in for the
-                  collector, in its own process: tests/support/otlp_sink.py)
+  full            everything at its defaults (one request in ten traced; a JSON log line per
+                  request, sent over OTLP too when traced), exporting to an OTLP receiver (a
+                  stand-in for the collector, in its own process: tests/support/otlp_sink.py)
   collector-down  everything on, OTLP endpoint with nothing listening
+  full-all-traced full, with every request traced (OTEL_TRACES_SAMPLER_ARG=1)
   metrics-only    Prometheus metrics on, tracing and OTLP logs off   (--variants, to split costs)
   tracing-only    tracing and OTLP logs on, Prometheus metrics off
 
@@ -93,6 +94,8 @@ def variant_env(name: str, base: dict[str, str], sink_endpoint: str) -> dict[str
         )
     elif name == "full":
         env.update(OTEL_EXPORTER_OTLP_ENDPOINT=sink_endpoint)
+    elif name == "full-all-traced":
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=sink_endpoint, OTEL_TRACES_SAMPLER_ARG="1")
     elif name == "collector-down":
         env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}")
     elif name == "metrics-only":
@@ -135,12 +138,12 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}")
     header = ("variant", "req/s", "vs bare", "p50 ms", "p99 ms", "p99 vs bare", "errors")
     print(
-        f"  {header[0]:<15}"
+        f"  {header[0]:<16}"
         + "".join(f"{h:>{w}}" for h, w in zip(header[1:], (9, 9, 9, 9, 13, 8), strict=True))
     )
     for name, row in table.items():
         print(
-            f"  {name:<15}{row['rps']:>9.0f}{row['rps'] / bare['rps']:>9.2f}{row['p50']:>9.1f}"
+            f"  {name:<16}{row['rps']:>9.0f}{row['rps'] / bare['rps']:>9.2f}{row['p50']:>9.1f}"
             f"{row['p99']:>9.1f}{row['p99'] / bare['p99']:>13.2f}{row['errors']:>8.0f}"
         )
 
@@ -153,7 +156,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument(
         "--variants",
-        default="full,collector-down",
+        default="full,collector-down,full-all-traced",
         help="compared with bare, comma-separated (also: metrics-only, tracing-only)",
     )
     parser.add_argument("--no-fixed-rate", action="store_true", help="capacity phase only")
@@ -195,7 +198,7 @@ def main() -> None:
                     )
                     capacity.append(run)
                     print(
-                        f"  capacity  round {round_no + 1} {name:<15} {run.rps:7.0f} req/s  "
+                        f"  capacity  round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
                         f"p99 {run.p99_ms:6.1f} ms",
                         flush=True,
                     )
@@ -215,7 +218,7 @@ def main() -> None:
                     )
                     paced.append(run)
                     print(
-                        f"  fixed     round {round_no + 1} {name:<15} {run.rps:7.0f} req/s  "
+                        f"  fixed     round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
                         f"p99 {run.p99_ms:6.1f} ms",
                         flush=True,
                     )

@@ -67,6 +67,7 @@ APP_ENV = {
     "REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
     "FAULTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
     "OTEL_SDK_DISABLED": "true",  # no collector in the native lab
+    "SHUTDOWN_DRAIN_SECONDS": "0",  # one replica, no proxy in front: nothing to drain from
     "LOG_JSON": "true",
     "PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
 }

@@ -90,23 +90,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "makemigrations":
         return asyncio.run(_makemigrations(args.name))
     if args.command in ("serve", "control"):
-        import uvicorn
-
-        uvicorn.run(
-            "faultline.main:create_app"
-            if args.command == "serve"
-            else "faultline.control.app:create_control_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,  # the app logs each request once, with its request id
-            log_config=None,  # and its own start-up line, as JSON like every other line
-            proxy_headers=True,
-            timeout_graceful_shutdown=10,
-        )
+        serve(args.command, args.host, args.port)
     return 0
+
+
+def serve(command: str, host: str, port: int) -> None:
+    """uvicorn with uvloop + httptools; the API drains before it stops (faultline.shutdown)."""
+    import uvicorn
+
+    from faultline.config import get_settings
+    from faultline.shutdown import DrainingServer
+
+    settings = get_settings()
+    config = uvicorn.Config(
+        "faultline.main:create_app"
+        if command == "serve"
+        else "faultline.control.app:create_control_app",
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # the app logs each request once, with its request id
+        log_config=None,  # and its own start-up line, as JSON like every other line
+        proxy_headers=True,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+    )
+    drain = settings.shutdown_drain_seconds if command == "serve" else 0
+    DrainingServer(config, drain_seconds=drain).run()
 
 
 if __name__ == "__main__":

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # HTTP limits (page-size bounds are part of the API contract: see faultline.schemas).
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Graceful shutdown (faultline.shutdown): on SIGTERM, readiness says "draining" this long
+    # while requests are still served, then in-flight requests get up to the timeout to finish.
+    # Their sum must stay under the orchestrator's grace period (compose: stop_grace_period).
+    shutdown_drain_seconds: float = Field(default=2.0, ge=0, le=60)
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=1, le=120)
+
     # Catalogue upkeep: every interval, products below the low-water mark are restocked, so hours
     # of steady load never run the shop dry. 0 turns it off (tests that count stock do).
     stock_replenish_interval_seconds: float = Field(default=15.0, ge=0)
@@ -49,7 +55,10 @@ class Settings(BaseSettings):
     # OTEL_SDK_DISABLED=true turns traces and OTLP logs off.
     otel_sdk_disabled: bool = False
     # Ratio of the default sampler (parent-based trace-id ratio) when OTEL_TRACES_SAMPLER is unset.
-    otel_traces_sampler_arg: float = Field(default=1.0, ge=0, le=1)
+    # One request in ten: at workshop load that is several traces a second, and tracing every
+    # request costs more than half the API's capacity (`make bench`, variant full-all-traced).
+    # Exemplars, trace ids on log lines and OTLP info logs follow the same decision.
+    otel_traces_sampler_arg: float = Field(default=0.1, ge=0, le=1)
     # Each OTLP export gives up after this long; the export runs off the request path anyway.
     otlp_export_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     otel_logs_enabled: bool = True

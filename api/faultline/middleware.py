@@ -68,7 +68,9 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 HTTP_IN_FLIGHT.dec()
-                log.info(
+                # Server errors at warning level: they reach Loki whether or not the trace was
+                # sampled (see faultline.telemetry.logs).
+                (log.warning if status >= 500 else log.info)(
                     "request",
                     method=scope["method"],
                     route=_route_template(scope),

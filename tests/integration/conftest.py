@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
 import httpx
@@ -20,20 +20,9 @@ from faultline.faults.runtime import RUNTIME
 from faultline.faults.store import FaultStore
 from faultline.main import create_app
 from tests.support.api import prepare_database
-from tests.support.servers import Postgres, Redis, servers
+from tests.support.servers import Postgres, Redis
 
 SEEDED_PRODUCTS = 60
-
-
-@pytest.fixture(scope="session")
-def real_servers() -> Iterator[tuple[Postgres, Redis]]:
-    with servers() as pair:
-        yield pair
-
-
-@pytest.fixture(scope="session")
-def redis_server(real_servers: tuple[Postgres, Redis]) -> Redis:
-    return real_servers[1]
 
 
 @pytest.fixture(scope="session")

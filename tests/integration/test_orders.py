@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from decimal import Decimal
 
+import asyncpg
 import httpx
 
 from faultline.db.models import Order, Product
@@ -109,6 +110,35 @@ async def test_concurrent_retries_with_one_key_create_one_order(
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
     assert (await Product.get(id=product.id)).stock == 49
+
+
+async def test_a_retry_that_loses_the_race_for_the_last_stock_gets_the_first_order(
+    client: httpx.AsyncClient, make_product: ProductFactory, database_url: str
+) -> None:
+    """Found by tests/hardening: a client times out while its order waits on a row lock and
+    retries with the same key; the first attempt takes the last stock and commits, and the
+    retry, which was already past the replay check, ran out of stock. It must answer with the
+    order that now exists under its key (201, replayed), not 409 for an order that was placed."""
+    product = await make_product(stock=2)
+    headers = {"Idempotency-Key": f"race-{uuid.uuid4()}"}
+    body = order_body((product.id, 2))
+    blocker = await asyncpg.connect(database_url)
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("SELECT 1 FROM products WHERE id = $1 FOR UPDATE", product.id)
+        first = asyncio.create_task(client.post("/api/v1/orders", json=body, headers=headers))
+        await asyncio.sleep(0.3)  # first attempt now waits for the row
+        retry = asyncio.create_task(client.post("/api/v1/orders", json=body, headers=headers))
+        await asyncio.sleep(0.3)  # so does the retry, queued behind it
+        await holding.commit()
+        responses = await asyncio.gather(first, retry)
+    finally:
+        await blocker.close()
+    assert [r.status_code for r in responses] == [201, 201], [r.text for r in responses]
+    assert responses[0].json()["id"] == responses[1].json()["id"]
+    assert responses[1].headers["idempotent-replayed"] == "true"
+    assert (await Product.get(id=product.id)).stock == 0
 
 
 async def test_idempotency_key_reused_for_a_different_order_is_refused(

@@ -45,6 +45,7 @@ def telemetry_env(database_url: str, redis_server: Redis, endpoint: str) -> dict
         "REDIS_URL": redis_server.url,
         "STOCK_REPLENISH_INTERVAL_SECONDS": "0",
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_TRACES_SAMPLER_ARG": "1",  # every request traced (the default is one in ten)
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_BLRP_SCHEDULE_DELAY": "200",
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=ci,team=lab",
@@ -186,6 +187,32 @@ def test_log_lines_and_otlp_log_records_carry_the_trace(api: Api) -> None:
     assert records and records[0].body == "request"
     assert records[0].attributes["request_id"] == response.headers["x-request-id"]
     assert records[0].resource["service.name"] == "faultline-api"
+
+
+def test_an_unsampled_request_logs_to_stdout_only_without_trace_ids(api: Api) -> None:
+    """Sampling decides for logs too: an unsampled request (parent-based: a caller that did not
+    sample) gets its JSON line on stdout, without trace ids that would open no trace, and no OTLP
+    record. (Warnings and errors reach OTLP regardless: tests/unit/test_log_export.py.)"""
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    unsampled = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-00"}
+    response = httpx.get(f"{api.url}/api/v1/products/21", headers=unsampled)
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    deadline = time.monotonic() + 5
+    while not (lines := [e for e in api.log_lines() if e.get("request_id") == request_id]):
+        assert time.monotonic() < deadline, "no log line for the unsampled request"
+        time.sleep(0.1)
+    line = lines[0]
+    assert line["status"] == 200 and "trace_id" not in line and "span_id" not in line
+    sampled = httpx.get(f"{api.url}/api/v1/products/22")  # flushes after the unsampled one
+    sampled_trace = server_trace_id(api, sampled.headers["x-request-id"])
+    deadline = time.monotonic() + 10
+    while not any(r.trace_id == sampled_trace for r in api.sink.received.snapshot()[1]):
+        assert time.monotonic() < deadline, "the sampled request's record never arrived"
+        time.sleep(0.1)
+    records = api.sink.received.snapshot()[1]
+    assert not [r for r in records if r.attributes.get("request_id") == line["request_id"]]
+    assert not list(api.sink.received.spans_of(trace_id))
 
 
 def test_prometheus_stores_exemplars_that_point_at_real_traces(api: Api) -> None:

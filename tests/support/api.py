@@ -38,6 +38,15 @@ def prepare_database(database_url: str, catalogue_size: int) -> None:
 @contextlib.contextmanager
 def running_api(env: dict[str, str], log_path: Path, command: str = "serve") -> Iterator[str]:
     """Start `faultline serve` (or `control`) on a free port; yield its URL once it answers."""
+    with api_process(env, log_path, command) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def api_process(
+    env: dict[str, str], log_path: Path, command: str = "serve"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As running_api, and the process too, for tests that signal it themselves."""
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -51,7 +60,8 @@ def running_api(env: dict[str, str], log_path: Path, command: str = "serve") -> 
                 "--port",
                 str(port),
             ],
-            env={**os.environ, "ENVIRONMENT": "test", **env},
+            # No drain by default: nothing balances load in front of a test API.
+            env={**os.environ, "ENVIRONMENT": "test", "SHUTDOWN_DRAIN_SECONDS": "0", **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -67,7 +77,7 @@ def running_api(env: dict[str, str], log_path: Path, command: str = "serve") -> 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
                 time.sleep(0.1)
-            yield base_url
+            yield base_url, process
         finally:
             process.terminate()
             try:

@@ -4,6 +4,7 @@ from fastapi.responses import JSONResponse
 from faultline.deps import HealthDep
 from faultline.errors import ErrorBody, error_response
 from faultline.schemas import Health
+from faultline.shutdown import DRAIN
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -16,10 +17,16 @@ async def live() -> Health:
 @router.get(
     "/ready",
     response_model=Health,
-    responses={503: {"model": ErrorBody, "description": "PostgreSQL is unreachable"}},
+    responses={
+        503: {"model": ErrorBody, "description": "PostgreSQL is unreachable, or shutting down"}
+    },
     summary="PostgreSQL reachable (Redis down = degraded, still ready)",
 )
 async def ready(request: Request, health: HealthDep) -> Health | JSONResponse:
+    if DRAIN.draining:
+        return error_response(
+            request, 503, "draining", "Shutting down: finishing in-flight requests"
+        )
     is_ready, report = await health.readiness()
     if is_ready:
         return report

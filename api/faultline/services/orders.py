@@ -106,8 +106,10 @@ class OrderService:
                 return replay, True
         try:
             created = await self._create(order, idempotency_key, request_fingerprint)
-        except IntegrityError:
-            # A concurrent request with the same key committed first: answer with its order.
+        except (IntegrityError, InsufficientStock):
+            # A concurrent request with the same key (a client's retry after a timeout, say)
+            # committed while this one waited: its insert clashed on the key, or it took the
+            # stock this one needed. Either way the order exists: answer with it.
             if idempotency_key:
                 replay = await self._replay(idempotency_key, request_fingerprint)
                 if replay is not None:
