@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     service_name: str = "faultline-api"
 
     # PostgreSQL. The pool is the thing the lab exhausts, so its size is deliberately small.
-    database_url: str = "postgres://faultline:faultline@localhost:5432/faultline"
+    database_url: str = "postgres://faultline@localhost:5432/faultline"  # password: PGPASSWORD
     db_pool_min_size: int = Field(default=2, ge=0, le=100)
     db_pool_max_size: int = Field(default=10, ge=1, le=200)
     # How long a request may wait for a free pool connection before it gets a 503.
@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     # Control service: bearer token for writes (unset = writes refused), and where it listens.
     faultline_admin_token: SecretStr | None = None
     control_port: int = Field(default=8080, ge=1, le=65535)
+    # Fault changes (PUT/DELETE) per client address, moving window ("<n>/<second|minute|hour>").
+    control_write_rate_limit: str = Field(
+        default="60/minute", pattern=r"^\d+ ?/ ?(second|minute|hour)$"
+    )
+    # Browser origins allowed to call the API and the control service (CORS), comma-separated,
+    # e.g. "http://localhost:3000". Empty (the default): no cross-origin access at all.
+    cors_allow_origins: str = ""
     # Where the console's live charts read from, and (compose) the Grafana their titles link to.
     prometheus_url: str | None = None
     grafana_url: str | None = None
@@ -87,6 +94,10 @@ class Settings(BaseSettings):
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must be a postgres:// URL (asyncpg)")
         return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
 
     @property
     def docs_enabled(self) -> bool:

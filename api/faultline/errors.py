@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from faultline.db.errors import DB_UNAVAILABLE_ERRORS, PoolAcquireTimeout
 
@@ -40,11 +41,21 @@ class AppError(Exception):
 
     status_code = 500
     code = "internal_error"
+    # Sent as Retry-After when set (503s, 429s).
+    retry_after_seconds: int | None = None
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after_seconds: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if retry_after_seconds is not None:
+            self.retry_after_seconds = retry_after_seconds
 
 
 class NotFound(AppError):
@@ -102,7 +113,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = None
-    if isinstance(exc, ServiceUnavailable):
+    if exc.retry_after_seconds is not None:
         headers = {"Retry-After": str(exc.retry_after_seconds)}
     return error_response(request, exc.status_code, exc.code, exc.message, exc.details, headers)
 
@@ -123,7 +134,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else status.phrase
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route on this path (GET and POST on
+        # /orders are two routes); Allow must list every method the path supports.
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     return error_response(request, exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return sorted(methods)
 
 
 async def _acquire_timeout(request: Request, exc: Exception) -> JSONResponse:

@@ -21,6 +21,7 @@ from faultline.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
+    add_cors,
 )
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
@@ -111,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         instrument_http(app)
     app.add_middleware(RequestContextMiddleware)
+    add_cors(app, settings)
     return app

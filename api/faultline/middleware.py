@@ -5,6 +5,7 @@
   log line per request (with trace ids, inside the server span); the in-flight gauge.
 - BodySizeLimitMiddleware: refuses bodies over the limit with 413, whether or not the client
   sent Content-Length.
+- add_cors: Starlette's CORSMiddleware, for the configured origins only.
 - UnhandledErrorMiddleware: any exception no handler took becomes a 500 in the error shape,
   logged once with its traceback and recorded on the span. (Starlette's own last resort answers
   and then re-raises, so the server logs every error a second time.)
@@ -20,8 +21,11 @@ import uuid
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faultline.config import Settings
 from faultline.telemetry.metrics import HTTP_IN_FLIGHT
 
 log = structlog.get_logger("faultline.access")
@@ -166,3 +170,17 @@ class UnhandledErrorMiddleware:
             if response_started:
                 raise  # too late to answer; the server closes the connection
             await send_error(scope, send, 500, "internal_error", "Internal server error")
+
+
+def add_cors(app: Starlette, settings: Settings) -> None:
+    """CORS for the configured origins only (CORS_ALLOW_ORIGINS); none configured, none added, so
+    browsers refuse every cross-origin call. Outermost, so preflights are answered first."""
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )

@@ -8,9 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from faultline.json_types import JsonInt
+
 # PostgreSQL `integer` ids: anything outside this range cannot exist, so it is refused up front.
 MAX_DB_ID = 2**31 - 1
-ProductId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+ProductId = Annotated[JsonInt, Field(ge=1, le=MAX_DB_ID)]
 MAX_ITEMS_PER_ORDER = 50
 MAX_QUANTITY_PER_ITEM = 100
 PRODUCTS_PAGE_MAX = 100
@@ -37,14 +39,14 @@ class ProductPage(BaseModel):
 
 
 class OrderItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no "1" or true for 1
 
     product_id: ProductId
-    quantity: int = Field(ge=1, le=MAX_QUANTITY_PER_ITEM)
+    quantity: JsonInt = Field(ge=1, le=MAX_QUANTITY_PER_ITEM)
 
 
 class OrderIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_ORDER)
 

@@ -124,6 +124,10 @@ async def test_bad_idempotency_keys_are_422(client: httpx.AsyncClient, key: str)
 async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None:
     assert_error(await client.get("/api/v1/nothing-here"), 404, "not_found")
     assert_error(await client.delete("/api/v1/products/1"), 405, "method_not_allowed")
+    # GET and POST /orders are two routes; Allow names both (found by schemathesis).
+    wrong = await client.patch(ORDERS, json={})
+    assert_error(wrong, 405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
 
 
 async def test_incoming_request_id_is_honoured_when_well_formed(client: httpx.AsyncClient) -> None:

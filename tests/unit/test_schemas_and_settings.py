@@ -64,3 +64,18 @@ def test_bad_settings_fail_at_startup(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_body_integers_are_json_schema_integers() -> None:
+    """3 and 3.0 are integers (as JSON Schema says); true and "3" are not (found by
+    schemathesis: the control service took `false` for 0)."""
+    from faultline.faults.catalogue import CacheOutageParams
+    from faultline.schemas import OrderItemIn
+
+    assert OrderItemIn.model_validate({"product_id": 3.0, "quantity": 2}).product_id == 3
+    assert CacheOutageParams.model_validate({"failure_delay_ms": 10.0}).failure_delay_ms == 10
+    for bad in (True, False, "3", 2.5):
+        with pytest.raises(ValidationError):
+            CacheOutageParams.model_validate({"failure_delay_ms": bad})
+        with pytest.raises(ValidationError):
+            OrderItemIn.model_validate({"product_id": 3, "quantity": bad})

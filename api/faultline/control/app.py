@@ -21,15 +21,18 @@ from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.charts import chart_data
-from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed
-from faultline.control.service import FaultControl
+from faultline.control.rate_limit import WriteLimiter
+from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed, change_model_for
+from faultline.control.service import FaultControl, spec_of
 from faultline.errors import AppError, ErrorBody, error_response, install_error_handlers
+from faultline.faults.catalogue import CATALOGUE, FaultSpec
 from faultline.faults.runtime import RUNTIME as FAULTS
 from faultline.faults.store import FaultStore
 from faultline.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     UnhandledErrorMiddleware,
+    add_cors,
 )
 from faultline.telemetry.http import router as metrics_router
 from faultline.telemetry.logs import configure_logging
@@ -76,8 +79,34 @@ UNAUTHORIZED: Responses = {
 }
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "Unknown fault"}}
 INVALID: Responses = {
-    422: {"model": ErrorBody, "description": "Parameters outside the catalogue's bounds"}
+    400: {"model": ErrorBody, "description": "Body is not JSON"},
+    413: {"model": ErrorBody, "description": "Body too large"},
+    422: {"model": ErrorBody, "description": "Parameters outside the catalogue's bounds"},
 }
+WRITE_ERRORS: Responses = {
+    **UNAUTHORIZED,
+    429: {"model": ErrorBody, "description": "Too many changes from this client; see Retry-After"},
+    503: {"model": ErrorBody, "description": "Fault store unreachable, or writes disabled"},
+}
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+
+
+async def limit_writes(request: Request) -> None:
+    """Fault changes per client address, over a moving window (CONTROL_WRITE_RATE_LIMIT). Checked
+    before the token, so guessing tokens is limited too."""
+    limiter: WriteLimiter = request.app.state.write_limiter
+    client = request.client.host if request.client else "unknown"
+    retry_after = await limiter.hit(client)
+    if retry_after is not None:
+        raise RateLimited(
+            f"Too many fault changes: at most {limiter.limit} per client",
+            retry_after_seconds=retry_after,
+        )
+
 
 api = APIRouter(prefix="/api/faults", tags=["faults"])
 
@@ -87,29 +116,74 @@ async def list_faults(control: ControlDep) -> FaultList:
     return FaultList(faults=await control.states())
 
 
-@api.put(
+def _add_fault_routes(spec: FaultSpec) -> None:
+    """PUT and DELETE /api/faults/<name>, the PUT body with this fault's own parameter model, so
+    the OpenAPI document says exactly what each fault accepts (routes per catalogue entry)."""
+    change_model = change_model_for(spec)
+
+    async def enable(
+        change: Any,
+        control: ControlDep,
+        actor: AdminDep,
+    ) -> FaultView:
+        generic = FaultChange(
+            params=change.params.model_dump(mode="json"), ttl_seconds=change.ttl_seconds
+        )
+        return await control.enable(spec.name, generic, actor)
+
+    # The body's type is built at runtime: give FastAPI the class, not the postponed annotation.
+    enable.__annotations__["change"] = change_model
+
+    api.add_api_route(
+        f"/{spec.name}",
+        enable,
+        methods=["PUT"],
+        response_model=FaultView,
+        responses={**WRITE_ERRORS, **INVALID},
+        summary=f"Turn {spec.name} on (or change its parameters); off after ttl_seconds",
+        description=spec.description,
+        operation_id=f"enable_{spec.name}",
+        dependencies=[Depends(limit_writes)],
+    )
+
+    async def disable(control: ControlDep, actor: AdminDep) -> FaultView:
+        return await control.disable(spec.name, actor)
+
+    api.add_api_route(
+        f"/{spec.name}",
+        disable,
+        methods=["DELETE"],
+        response_model=FaultView,
+        responses=WRITE_ERRORS,
+        summary=f"Turn {spec.name} off",
+        operation_id=f"disable_{spec.name}",
+        dependencies=[Depends(limit_writes)],
+    )
+
+
+for _spec in CATALOGUE.values():
+    _add_fault_routes(_spec)
+
+
+@api.api_route(
     "/{name}",
-    response_model=FaultView,
-    responses={**UNAUTHORIZED, **NOT_FOUND, **INVALID},
-    summary="Turn a fault on (or change its parameters); it switches off after ttl_seconds",
+    methods=["PUT", "DELETE"],
+    include_in_schema=False,
+    dependencies=[Depends(limit_writes)],
 )
-async def enable_fault(
-    name: FaultName, change: FaultChange, control: ControlDep, actor: AdminDep
-) -> FaultView:
-    return await control.enable(name, change, actor)
+async def unknown_fault(name: FaultName, actor: AdminDep) -> FaultView:
+    """Only names outside the catalogue reach this (each known fault has its own routes)."""
+    spec_of(name)  # raises 404 with the list of known faults
+    raise AssertionError("unreachable: known faults have their own routes")
 
 
 @api.delete(
-    "/{name}",
-    response_model=FaultView,
-    responses={**UNAUTHORIZED, **NOT_FOUND},
-    summary="Turn a fault off",
+    "",
+    response_model=Healed,
+    responses=WRITE_ERRORS,
+    summary="Turn every fault off",
+    dependencies=[Depends(limit_writes)],
 )
-async def disable_fault(name: FaultName, control: ControlDep, actor: AdminDep) -> FaultView:
-    return await control.disable(name, actor)
-
-
-@api.delete("", response_model=Healed, responses=UNAUTHORIZED, summary="Turn every fault off")
 async def heal_all(control: ControlDep, actor: AdminDep) -> Healed:
     return Healed(healed=await control.heal(actor))
 
@@ -122,7 +196,11 @@ class ChartsUnavailable(AppError):
 charts_router = APIRouter(prefix="/api", tags=["charts"])
 
 
-@charts_router.get("/charts", summary="Key signals from Prometheus, with fault marks")
+@charts_router.get(
+    "/charts",
+    summary="Key signals from Prometheus, with fault marks",
+    responses={503: {"model": ErrorBody, "description": "Prometheus not configured or down"}},
+)
 async def charts(
     request: Request, minutes: Annotated[int, Query(ge=1, le=60)] = 10
 ) -> dict[str, Any]:
@@ -198,6 +276,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.write_limiter = WriteLimiter(settings.control_write_rate_limit)
     install_error_handlers(app)
     app.add_exception_handler(RedisError, _store_unavailable)
     app.add_exception_handler(OSError, _store_unavailable)
@@ -208,4 +287,5 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=16 * 1024)
     app.add_middleware(RequestContextMiddleware)
+    add_cors(app, settings)
     return app

@@ -1,23 +1,38 @@
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from faultline.faults.catalogue import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
+from faultline.faults.catalogue import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, FaultSpec
+from faultline.json_types import JsonInt
 
 
 class FaultChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     params: dict[str, Any] = Field(
         default_factory=dict, description="Parameters; see the catalogue"
     )
-    ttl_seconds: int = Field(
+    ttl_seconds: JsonInt = Field(
         DEFAULT_TTL_SECONDS,
         ge=1,
         le=MAX_TTL_SECONDS,
         description="The fault switches itself off after this long",
+    )
+
+
+@cache
+def change_model_for(spec: FaultSpec) -> type[BaseModel]:
+    """The body of PUT /api/faults/<name>: FaultChange with this fault's own parameter model, so
+    the OpenAPI document (and schemathesis, and any client generator) knows every bound."""
+    title = "".join(part.title() for part in spec.name.split("_"))
+    return create_model(
+        f"{title}Change",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        params=(spec.params, Field(default_factory=spec.params, description=spec.description)),
+        ttl_seconds=(JsonInt, FaultChange.model_fields["ttl_seconds"]),
     )
 
 

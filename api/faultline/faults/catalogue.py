@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faultline.json_types import JsonInt
+
 # Shop routes a fault can target (templates, as metrics and traces label them).
 ShopRoute = Literal[
     "/api/v1/products",
@@ -27,7 +29,7 @@ MAX_TTL_SECONDS = 2 * 60 * 60
 
 
 class FaultParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no "1" or true for 1
 
 
 class RoutedParams(FaultParams):
@@ -40,8 +42,8 @@ class RoutedParams(FaultParams):
 
 
 class LatencyParams(RoutedParams):
-    delay_ms: int = Field(300, ge=0, le=10_000, description="Fixed delay added to each request")
-    jitter_ms: int = Field(200, ge=0, le=10_000, description="Up to this much more, at random")
+    delay_ms: JsonInt = Field(300, ge=0, le=10_000, description="Fixed delay added to each request")
+    jitter_ms: JsonInt = Field(200, ge=0, le=10_000, description="Up to this much more, at random")
 
 
 class ErrorParams(RoutedParams):
@@ -49,7 +51,7 @@ class ErrorParams(RoutedParams):
 
 
 class SlowQueryParams(FaultParams):
-    delay_ms: int = Field(
+    delay_ms: JsonInt = Field(
         150, ge=1, le=5_000, description="pg_sleep run before every statement, on its connection"
     )
 
@@ -58,7 +60,7 @@ class PoolExhaustionParams(RoutedParams):
     probability: float = Field(
         1.0, ge=0, le=1, description="Chance that a request leaks one extra pool connection"
     )
-    max_leaked: int = Field(
+    max_leaked: JsonInt = Field(
         100, ge=1, le=200, description="Stop leaking after this many (capped by the pool size)"
     )
 
@@ -68,24 +70,30 @@ class NPlusOneParams(FaultParams):
 
 
 class CacheOutageParams(FaultParams):
-    failure_delay_ms: int = Field(
+    failure_delay_ms: JsonInt = Field(
         0, ge=0, le=2_000, description="How long each failing cache call takes (0: refused at once)"
     )
 
 
 class EventLoopBlockParams(RoutedParams):
-    block_ms: int = Field(200, ge=1, le=5_000, description="Synchronous work per affected request")
+    block_ms: JsonInt = Field(
+        200, ge=1, le=5_000, description="Synchronous work per affected request"
+    )
     probability: float = Field(0.2, ge=0, le=1, description="Share of requests that block the loop")
 
 
 class MemoryLeakParams(RoutedParams):
-    kb_per_request: int = Field(256, ge=4, le=8_192, description="Memory retained per request")
-    max_mb: int = Field(512, ge=1, le=2_048, description="Stop retaining beyond this much")
+    kb_per_request: JsonInt = Field(256, ge=4, le=8_192, description="Memory retained per request")
+    max_mb: JsonInt = Field(512, ge=1, le=2_048, description="Stop retaining beyond this much")
 
 
 class LockContentionParams(FaultParams):
-    hold_ms: int = Field(250, ge=1, le=5_000, description="How long each order holds the hot lock")
-    hot_product_id: int = Field(1, ge=1, le=2**31 - 1, description="Row every order locks first")
+    hold_ms: JsonInt = Field(
+        250, ge=1, le=5_000, description="How long each order holds the hot lock"
+    )
+    hot_product_id: JsonInt = Field(
+        1, ge=1, le=2**31 - 1, description="Row every order locks first"
+    )
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,14 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=PRODUCTS_PAGE_MAX)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=100, description="Name contains")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            # No control characters: PostgreSQL text cannot hold NUL (found by schemathesis).
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+            description="Name contains (printable text)",
+        ),
     ] = None,
 ) -> ProductPage:
     return await catalog.list_products(limit, offset, q)

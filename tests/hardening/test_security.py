@@ -1,0 +1,150 @@
+"""Security: rate-limited control writes, CORS only for configured origins, no secrets in the
+repository, and every credential marked local-only. (Tokens (401), body limits (413), docs off in
+production, console headers and the non-root image are tested in tests/integration and
+tests/stack; the hardening report lists them all.)"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from faultline.config import Settings
+from faultline.main import create_app
+from tests.hardening.conftest import redis_url
+from tests.support.api import running_api
+from tests.support.figures import record
+from tests.support.servers import Redis
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "hardening-token"
+ALLOWED = "http://workshop.example:3000"
+
+
+@pytest.fixture(scope="module")
+def control_url(redis_server: Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {
+        "REDIS_URL": redis_url(redis_server),
+        "FAULTLINE_ADMIN_TOKEN": TOKEN,
+        "CONTROL_WRITE_RATE_LIMIT": "5/minute",
+        "CORS_ALLOW_ORIGINS": ALLOWED,
+    }
+    log_path = tmp_path_factory.mktemp("control") / "control.log"
+    with running_api(env, log_path, command="control") as url:
+        yield url
+
+
+def client_from(url: str, address: str) -> httpx.Client:
+    """A client as the control service sees it behind a proxy (uvicorn trusts X-Forwarded-For
+    from loopback, as the stack's proxy sends it)."""
+    return httpx.Client(base_url=url, headers={"X-Forwarded-For": address}, timeout=5)
+
+
+def test_control_writes_are_rate_limited_per_client(control_url: str) -> None:
+    wrong = {"Authorization": "Bearer guess"}
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        client_from(control_url, "10.0.0.1") as guesser,
+        client_from(control_url, "10.0.0.2") as ok,
+    ):
+        statuses = [
+            guesser.put("/api/faults/latency", json={}, headers=wrong).status_code for _ in range(5)
+        ]
+        assert statuses == [401] * 5
+        limited = guesser.put("/api/faults/latency", json={}, headers=right)
+        assert limited.status_code == 429  # even with the right token: the window is full
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert guesser.delete("/api/faults", headers=right).status_code == 429
+        assert guesser.get("/api/faults").status_code == 200  # reads are not limited
+        # Another client has its own window.
+        assert ok.put("/api/faults/latency", json={}, headers=right).status_code == 200
+        assert ok.delete("/api/faults", headers=right).status_code == 200
+    record("rate_limit", {"limit": "5/minute per client", "sixth_write": 429})
+
+
+def test_cors_answers_only_the_configured_origin(control_url: str) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    with client_from(control_url, "10.0.0.3") as http:
+        allowed = http.options("/api/faults/latency", headers={**preflight, "Origin": ALLOWED})
+        other = http.options(
+            "/api/faults/latency", headers={**preflight, "Origin": "http://evil.example"}
+        )
+        simple = http.get("/api/faults", headers={"Origin": "http://evil.example"})
+        simple_ok = http.get("/api/faults", headers={"Origin": ALLOWED})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED
+    assert "PUT" in allowed.headers["access-control-allow-methods"]
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    assert "access-control-allow-origin" not in simple.headers
+    assert simple_ok.headers["access-control-allow-origin"] == ALLOWED
+
+
+async def test_no_cors_at_all_by_default() -> None:
+    """The API with default settings: a preflight from any origin gets no CORS headers (answered
+    by the app itself, so the browser refuses the call). No lifespan: nothing here needs it."""
+    app = create_app(Settings(environment="test", otel_sdk_disabled=True))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop") as http:
+        response = await http.options(
+            "/api/v1/orders",
+            headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST"},
+        )
+    assert "access-control-allow-origin" not in response.headers
+
+
+# What a leaked credential looks like; none may appear in a tracked file.
+SECRET_PATTERNS = {
+    "private key": re.compile(r"-----BEGIN (RSA |EC |OPENSSH |DSA |PGP )?PRIVATE KEY"),
+    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+    "Slack token": re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    "URL with password": re.compile(
+        r"[a-z]+://[^:/\s${}]+:(?!\$\{)[^@/\s]{6,}@(?!postgres:|127\.)"
+    ),
+}
+
+
+def tracked_files() -> list[Path]:
+    names = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return [ROOT / n for n in names if (ROOT / n).is_file()]
+
+
+def test_no_secret_in_the_repository() -> None:
+    findings = []
+    files = tracked_files()
+    for path in files:
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        for kind, pattern in SECRET_PATTERNS.items():
+            for match in pattern.finditer(text):
+                findings.append(f"{path.relative_to(ROOT)}: {kind}: {match.group(0)[:24]}...")
+    assert not findings, "\n".join(findings)
+    record("secrets_scan", {"files_scanned": len(files), "findings": len(findings)})
+
+
+def test_every_credential_in_env_is_marked_local_only() -> None:
+    """.env is committed on purpose (the stack must start first time); so its credentials must
+    be demo values that say so. Compose only ever refers to them as ${VARIABLES}."""
+    credentials = {}
+    for line in (ROOT / ".env").read_text().splitlines():
+        name, _, value = line.partition("=")
+        if re.search(r"PASSWORD|TOKEN|SECRET|_KEY$", name) and not line.startswith("#"):
+            credentials[name] = value
+    assert credentials, "expected the demo credentials in .env"
+    assert all("local-only" in value for value in credentials.values()), credentials
+    compose = (ROOT / "compose.yaml").read_text()
+    for name, value in credentials.items():
+        assert value not in compose, f"{name}'s value is repeated in compose.yaml"
