@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import structlog
 from pydantic import ValidationError
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -42,14 +42,20 @@ def product_key(product_id: int) -> str:
 
 
 def create_redis(settings: Settings) -> Redis:
-    return Redis.from_url(
+    # A bounded pool: a burst of concurrent requests waits up to the timeout for a connection
+    # (then the cache call fails and the read falls back to the database) instead of opening one
+    # connection per request in flight.
+    pool = BlockingConnectionPool.from_url(
         str(settings.redis_url),
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         # No retries: a failed cache call falls back to the database at once.
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )
+    return Redis.from_pool(pool)
 
 
 class ProductCache:

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     # Redis: the product cache. Short timeouts: a dead cache must cost milliseconds, not seconds.
     redis_url: RedisDsn = RedisDsn("redis://localhost:6379/0")
     redis_timeout_seconds: PositiveFloat = 0.25
+    redis_max_connections: int = Field(default=16, ge=2, le=1000)
     cache_ttl_seconds: PositiveInt = 60
 
     # HTTP limits (page-size bounds are part of the API contract: see faultline.schemas).
