@@ -6,13 +6,17 @@ uvicorn process, exactly as it runs in the stack, so that stopping a server affe
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.support.api import prepare_database, running_api
+from tests.support.figures import record
+from tests.support.metrics import parse, value
 from tests.support.servers import Postgres, Redis, servers
 
 pytestmark = pytest.mark.slow
@@ -118,3 +122,94 @@ def test_redis_down_is_degraded_but_reads_still_succeed(
         with redis_server.client() as direct:
             http.get("/api/v1/products/7")
             assert direct.exists("product:7")
+
+
+async def _load(
+    api_url: str, seconds: float, outage: Callable[[], None], recover: Callable[[], None]
+) -> list[tuple[float, str, int | str, float]]:
+    """16 shoppers for `seconds`; the outage starts after 2 s and ends 3 s later. Returns
+    (start offset, path, status or error, latency) for every request."""
+    results: list[tuple[float, str, int | str, float]] = []
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def shopper(n: int, http: httpx.AsyncClient) -> None:
+        i = 0
+        while loop.time() - began < seconds:
+            i += 1
+            path = (
+                "/api/v1/products/3",
+                f"/api/v1/products/{1 + (n + i) % 20}",
+                "/api/v1/products?limit=5",
+                "/api/v1/orders?limit=3",
+            )[i % 4]
+            start = loop.time()
+            try:
+                status: int | str = (await http.get(path)).status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            results.append((round(start - began, 2), path, status, loop.time() - start))
+
+    async def breaker() -> None:
+        await asyncio.sleep(2)
+        await asyncio.to_thread(outage)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(recover)
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as http:
+        await asyncio.gather(breaker(), *(shopper(n, http) for n in range(16)))
+    return results
+
+
+async def test_postgres_stopped_mid_load_gives_fast_503s_never_a_hang(
+    own_servers: tuple[Postgres, Redis], api_url: str
+) -> None:
+    postgres = own_servers[0]
+    results = await _load(api_url, 9, postgres.stop, postgres.start)
+    statuses = Counter(status for _, _, status, _ in results)
+    slowest = max(latency for *_, latency in results)
+    assert set(statuses) <= {200, 503}, statuses  # no 500, no dropped connection
+    assert statuses[503] > 0 and statuses[200] > 0, statuses
+    # DB_ACQUIRE_TIMEOUT_SECONDS=1 here; the connect timeout is 2 s: nothing waits longer.
+    assert slowest < 3.0, f"a request took {slowest:.2f}s"
+    wait_until(lambda: httpx.get(f"{api_url}/health/ready").status_code == 200)
+    after = [httpx.get(f"{api_url}/api/v1/products?limit=2").status_code for _ in range(20)]
+    assert after == [200] * 20
+    record(
+        "outage_postgres_mid_load",
+        {
+            "requests": len(results),
+            "by_status": dict(statuses),
+            "slowest_s": round(slowest, 2),
+            "recovered_without_restart": True,
+        },
+    )
+
+
+async def test_redis_stopped_mid_load_reads_keep_succeeding(
+    own_servers: tuple[Postgres, Redis], api_url: str
+) -> None:
+    redis_server = own_servers[1]
+    errors_before = cache_errors(api_url)
+    results = await _load(api_url, 8, redis_server.stop, redis_server.start)
+    statuses = Counter(status for _, _, status, _ in results)
+    slowest = max(latency for *_, latency in results)
+    assert set(statuses) == {200}, statuses  # every read served, from PostgreSQL meanwhile
+    counted = cache_errors(api_url) - errors_before
+    assert counted > 0, "cache errors were not counted"
+    wait_until(lambda: httpx.get(f"{api_url}/health/ready").json()["status"] == "ready")
+    record(
+        "outage_redis_mid_load",
+        {
+            "requests": len(results),
+            "by_status": dict(statuses),
+            "slowest_s": round(slowest, 2),
+            "cache_errors_counted": counted,
+        },
+    )
+
+
+def cache_errors(api_url: str) -> float:
+    return value(
+        parse(httpx.get(f"{api_url}/metrics").text), "cache_requests_total", {"result": "error"}
+    )

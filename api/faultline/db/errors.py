@@ -22,4 +22,8 @@ DB_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,  # server starting up or shutting down
     asyncpg.AdminShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
+    # A connection whose server session was terminated mid-operation (PostgreSQL stopped under
+    # load) can fail its next call with "cannot switch to state ...; another operation is in
+    # progress" (MagicStack/asyncpg#1069). Found by the mid-load outage test as 500s.
+    asyncpg.InternalClientError,
 )
