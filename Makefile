@@ -21,8 +21,9 @@ FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
 	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} $(BIN)/faultline
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+HARDENING_ARGS ?=
 
-.PHONY: scenario scenarios reveal lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +46,14 @@ test-unit: install ## Only the tests that need no server (seconds)
 bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds (~5 min)
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+hardening: install ## Proof under stress: faults, outages, shutdown, soak (5 min), schemathesis, audit -> report
+	@scripts/ensure-tools.sh
+	$(BIN)/python scripts/hardening.py $(HARDENING_ARGS)
+
+audit: install ## Dependency audit of both lock files (pip-audit; needs pypi.org's JSON API)
+	$(BIN)/pip-audit --requirement api/requirements.lock --no-deps --disable-pip --progress-spinner off
+	$(BIN)/pip-audit --requirement requirements-dev.lock --no-deps --disable-pip --progress-spinner off
 
 lint: install ## ruff (lint + format check) and mypy (strict)
 	$(BIN)/ruff check api tests scripts loadtest grafana

@@ -522,7 +522,8 @@ def pipeline() -> Board:
     )
     b.timeseries(
         "Spans per service (Tempo span metrics)",
-        "Spans Tempo's metrics generator saw.",
+        "Spans Tempo's metrics generator saw: sampled traces only (OTEL_TRACES_SAMPLER_ARG; "
+        "the lab traces every request, the API's own default is one in ten).",
         ("sum by (service) (rate(traces_spanmetrics_calls_total[1m]))", "{{service}}"),
         unit="ops",
     )

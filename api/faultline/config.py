@@ -56,9 +56,10 @@ class Settings(BaseSettings):
     # OTEL_SDK_DISABLED=true turns traces and OTLP logs off.
     otel_sdk_disabled: bool = False
     # Ratio of the default sampler (parent-based trace-id ratio) when OTEL_TRACES_SAMPLER is unset.
-    # One request in ten: at workshop load that is several traces a second, and tracing every
-    # request costs more than half the API's capacity (`make bench`, variant full-all-traced).
-    # Exemplars, trace ids on log lines and OTLP info logs follow the same decision.
+    # One request in ten by default: tracing every request costs two thirds of the API's capacity
+    # (`make bench`, variant full-all-traced). The lab's .env traces everything (workshop load is
+    # far below capacity). Exemplars, trace ids on log lines and OTLP info logs follow the same
+    # decision.
     otel_traces_sampler_arg: float = Field(default=0.1, ge=0, le=1)
     # Each OTLP export gives up after this long; the export runs off the request path anyway.
     otlp_export_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

@@ -2,7 +2,7 @@
 
 The API runs with its full default telemetry, exporting to an OTLP receiver (a stand-in for the
 collector: tests/support/otlp_sink.py says why), and its stock keeper on, under the project's own
-Locust shoppers (loadtest/locustfile.py, every journey, closed loop) for SOAK_SECONDS (60 here;
+Locust shoppers (loadtest/locustfile.py, every journey, closed loop) for SOAK_SECONDS (45 in `make test`;
 `make hardening` runs 300). Every 5 s: the API's RSS and open fds from /proc, its PostgreSQL
 connections (pg_stat_activity) and Redis clients (CLIENT LIST).
 
@@ -34,7 +34,7 @@ from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import Redis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "60"))
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "45"))
 SAMPLE_EVERY = 5.0
 POOL_MAX = 10
 REDIS_POOL_MAX = Settings.model_fields["redis_max_connections"].default
