@@ -1,7 +1,10 @@
 """Settings: everything that varies by environment, with safe defaults, validated at startup.
 
-Read once through `get_settings()` (cached), from environment variables and an optional `.env`.
-Tests build their own `Settings(...)` and hand it to `create_app()` instead of patching globals.
+Read once through `get_settings()` (cached), from environment variables only. The repository's
+`.env` is compose's variable file, not the app's: compose passes the API what it needs, and a
+process started from the repository root must not pick up the lab's settings by accident (the
+benchmark did: it measured with the lab's sampling ratio). Tests build their own `Settings(...)`
+and hand it to `create_app()` instead of patching globals.
 """
 
 from functools import lru_cache
@@ -12,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
     service_name: str = "faultline-api"
