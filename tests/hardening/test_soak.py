@@ -2,9 +2,9 @@
 
 The API runs with its full default telemetry, exporting to an OTLP receiver (a stand-in for the
 collector: tests/support/otlp_sink.py says why), and its stock keeper on, under the project's own
-Locust shoppers (loadtest/locustfile.py, every journey, closed loop) for SOAK_SECONDS (45 in `make test`;
-`make hardening` runs 300). Every 5 s: the API's RSS and open fds from /proc, its PostgreSQL
-connections (pg_stat_activity) and Redis clients (CLIENT LIST).
+Locust shoppers (loadtest/locustfile.py, every journey, closed loop) for SOAK_SECONDS (45 in
+`make test`; `make hardening` runs 300). Every 5 s: the API's RSS and open fds from /proc, its
+PostgreSQL connections (pg_stat_activity) and Redis clients (CLIENT LIST).
 
 Flat means: after a warm-up third, the median RSS of the last third is within 10% (at least
 16 MiB) of the middle third's; open fds do not grow from the middle third to the last; PostgreSQL

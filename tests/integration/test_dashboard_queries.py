@@ -161,8 +161,17 @@ def prometheus(
         # Rates over 1m need two scrapes at 5 s; recording rules need an evaluation after that.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            ready = prom.query("faultline:sli_slow:ratio_rate1m") and prom.query(
-                "histogram_quantile(0.99, sum by (le) (rate(loadgen_request_duration_seconds_bucket[1m])))"
+            # Every source has two scrapes in the window: the API (a recording rule over it),
+            # the load generator and both exporters (a busy machine scrapes late).
+            ready = all(
+                prom.query(expr)
+                for expr in (
+                    "faultline:sli_slow:ratio_rate1m",
+                    "histogram_quantile(0.99, sum by (le) "
+                    "(rate(loadgen_request_duration_seconds_bucket[1m])))",
+                    "rate(redis_commands_processed_total[1m])",
+                    "rate(pg_stat_database_xact_commit[1m])",
+                )
             )
             if ready and prom.targets_up():
                 break
