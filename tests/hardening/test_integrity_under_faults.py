@@ -235,5 +235,5 @@ async def test_orders_stay_consistent_under_faults(
     # The faults really bit: each phase saw failures, and orders still got through.
     assert all(
         any(not k.startswith(("201", "409", "final")) for k in c) for c in per_phase.values()
-    ), per_phase
+    ), {phase: dict(c) for phase, c in per_phase.items()}
     assert len(acknowledged) > 100 and figures["replayed_201"] > 0, figures
