@@ -13,7 +13,10 @@ Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop 
 Phase 1 (capacity): wrk, 2 threads, 64 connections, GET /api/v1/products/{random id}, each
 variant in every round, order rotated between rounds. Phase 2 (fixed rate): each variant paced
 at half of bare's median capacity; p50/p99 compared. Machines are noisy, so the verdict is ratios
-within one run: full / bare.
+within one run: full / bare. Each run also reports the API's CPU time per request (from /proc:
+steadier than req/s when the machine's neighbours are busy; bare/CPU is the capacity ratio it
+implies) and how many cache reads failed over to PostgreSQL (a pool too small for the load
+turns CPU saturation into database reads, which would be charged to telemetry).
 
 Usage: python scripts/bench.py [--rounds 3] [--seconds 10]
 """
@@ -36,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.api import prepare_database, running_api  # noqa: E402
+from tests.support.api import api_process, prepare_database  # noqa: E402
 from tests.support.servers import free_port, servers  # noqa: E402
 
 LUA = ROOT / "scripts" / "bench-product-read.lua"
@@ -51,6 +54,14 @@ class Run:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float = 0.0  # the API process's CPU time per request (all threads)
+    cache_errors: int = 0  # cache reads that failed and fell back to PostgreSQL
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> Run:
@@ -82,7 +93,9 @@ def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> Run:
     )
 
 
-def variant_env(name: str, base: dict[str, str], sink_endpoint: str) -> dict[str, str]:
+def variant_env(variant: str, base: dict[str, str], sink_endpoint: str) -> dict[str, str]:
+    """A variant's environment; `name+KEY=VALUE+...` adds settings (e.g. full+LOG_LEVEL=warning)."""
+    name, *overrides = variant.split("+")
     env = dict(base)
     if name == "bare":
         # No telemetry at all: not even the per-request log line.
@@ -108,14 +121,27 @@ def variant_env(name: str, base: dict[str, str], sink_endpoint: str) -> dict[str
         )
     else:
         raise SystemExit(f"unknown variant {name}")
+    for override in overrides:
+        key, _, value = override.partition("=")
+        env[key] = value
     return env
 
 
 def measure(name: str, env: dict[str, str], logdir: Path, seconds: int, delay_ms: float) -> Run:
-    with running_api(env, logdir / f"{name}.log") as url:
+    """One variant, one run: wrk's figures, plus the API's CPU per request (steadier than
+    req/s on a noisy machine) and its cache errors (logged at warning, so counted in every
+    variant, bare included)."""
+    log_path = logdir / f"{name}.log"
+    with api_process(env, log_path) as (url, process):
         wrk(url, 3, CONNECTIONS)  # warm-up: fills the cache and the pool
         connections = PACED_CONNECTIONS if delay_ms else CONNECTIONS
+        log_offset = log_path.stat().st_size
+        cpu_before = cpu_seconds(process.pid)
         run = wrk(url, seconds, connections, delay_ms)
+        run.cpu_us = (cpu_seconds(process.pid) - cpu_before) / max(1, run.rps * seconds) * 1e6
+    with log_path.open("rb") as log:
+        log.seek(log_offset)
+        run.cache_errors = log.read().count(b'"cache.error"')
     run.variant = name
     return run
 
@@ -129,6 +155,8 @@ def summarise(runs: list[Run], variants: list[str]) -> dict[str, dict[str, float
             "p50": statistics.median(r.p50_ms for r in mine),
             "p99": statistics.median(r.p99_ms for r in mine),
             "errors": sum(r.errors for r in mine),
+            "cpu_us": statistics.median(r.cpu_us for r in mine),
+            "cache_errors": sum(r.cache_errors for r in mine),
         }
     return table
 
@@ -136,15 +164,30 @@ def summarise(runs: list[Run], variants: list[str]) -> dict[str, dict[str, float
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
     bare = table["bare"]
     print(f"\n{title}")
-    header = ("variant", "req/s", "vs bare", "p50 ms", "p99 ms", "p99 vs bare", "errors")
+    header = (
+        "variant",
+        "req/s",
+        "vs bare",
+        "p50 ms",
+        "p99 ms",
+        "p99 vs bare",
+        "CPU us/req",
+        "bare/CPU",
+        "errors",
+        "cache errs",
+    )
+    widths = (9, 9, 9, 9, 13, 12, 10, 8, 12)
+    width = max(16, *(len(name) + 1 for name in table))
     print(
-        f"  {header[0]:<16}"
-        + "".join(f"{h:>{w}}" for h, w in zip(header[1:], (9, 9, 9, 9, 13, 8), strict=True))
+        f"  {header[0]:<{width}}"
+        + "".join(f"{h:>{w}}" for h, w in zip(header[1:], widths, strict=True))
     )
     for name, row in table.items():
         print(
-            f"  {name:<16}{row['rps']:>9.0f}{row['rps'] / bare['rps']:>9.2f}{row['p50']:>9.1f}"
-            f"{row['p99']:>9.1f}{row['p99'] / bare['p99']:>13.2f}{row['errors']:>8.0f}"
+            f"  {name:<{width}}{row['rps']:>9.0f}{row['rps'] / bare['rps']:>9.2f}{row['p50']:>9.1f}"
+            f"{row['p99']:>9.1f}{row['p99'] / bare['p99']:>13.2f}{row['cpu_us']:>12.0f}"
+            f"{bare['cpu_us'] / row['cpu_us']:>10.2f}{row['errors']:>8.0f}"
+            f"{row['cache_errors']:>12.0f}"
         )
 
 
@@ -157,7 +200,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="full,collector-down,full-all-traced",
-        help="compared with bare, comma-separated (also: metrics-only, tracing-only)",
+        help="compared with bare, comma-separated (also: metrics-only, tracing-only; any of them "
+        "with +SETTING=value, e.g. full+OTEL_TRACES_SAMPLER_ARG=0)",
     )
     parser.add_argument("--no-fixed-rate", action="store_true", help="capacity phase only")
     args = parser.parse_args()
@@ -199,7 +243,8 @@ def main() -> None:
                     capacity.append(run)
                     print(
                         f"  capacity  round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
-                        f"p99 {run.p99_ms:6.1f} ms",
+                        f"p99 {run.p99_ms:6.1f} ms  CPU {run.cpu_us:5.0f} us/req  "
+                        f"cache errors {run.cache_errors}",
                         flush=True,
                     )
             cap_table = summarise(capacity, variants)

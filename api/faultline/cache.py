@@ -41,13 +41,13 @@ def product_key(product_id: int) -> str:
     return f"product:{product_id}"
 
 
-def create_redis(settings: Settings) -> Redis:
-    # A bounded pool: a burst of concurrent requests waits up to the timeout for a connection
-    # (then the cache call fails and the read falls back to the database) instead of opening one
-    # connection per request in flight.
+def create_redis(settings: Settings, max_connections: int | None = None) -> Redis:
+    """A client on a bounded pool (`redis_max_connections` unless given): a burst of concurrent
+    requests waits up to the timeout for a connection (then the cache call fails and the read
+    falls back to the database) instead of opening one connection per request in flight."""
     pool = BlockingConnectionPool.from_url(
         str(settings.redis_url),
-        max_connections=settings.redis_max_connections,
+        max_connections=max_connections or settings.redis_max_connections,
         timeout=settings.redis_timeout_seconds,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,

@@ -17,6 +17,7 @@ from faultline.db.config import tortoise_config
 from faultline.errors import install_error_handlers
 from faultline.faults import effects as fault_effects
 from faultline.faults.runtime import RUNTIME as FAULTS
+from faultline.faults.runtime import STORE_CONNECTIONS as FAULT_STORE_CONNECTIONS
 from faultline.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -62,8 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.cache = cache
             keeper.start()
             fault_effects.install(FAULTS)
+            # Its own connections: shop traffic filling the cache's pool must not cut the fault
+            # runtime off from the store (see faultline.faults.runtime).
+            fault_redis = create_redis(settings, max_connections=FAULT_STORE_CONNECTIONS)
             await FAULTS.start(
-                redis, settings.fault_sync_interval_seconds, settings.fault_store_grace_seconds
+                fault_redis,
+                settings.fault_sync_interval_seconds,
+                settings.fault_store_grace_seconds,
             )
             log.info(
                 "api.started",
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await FAULTS.stop()  # releases whatever faults held (connections, memory)
                 await keeper.stop()
                 await redis.aclose()
+                await fault_redis.aclose()
         await loop_lag.stop()
         telemetry.shutdown()  # flushes queued spans and log records, bounded by the export timeout
 

@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from faultline.config import Settings
+from faultline.faults.runtime import STORE_CONNECTIONS
 from tests.hardening.conftest import HARDENING_REDIS_DB, api_env, redis_url
 from tests.support.api import api_process
 from tests.support.figures import record
@@ -186,5 +187,5 @@ async def test_soak_memory_and_connections_stay_flat(
     assert max(fds_last) <= max(fds_mid) + 5, figures
     assert max(s["postgres"] for s in samples) <= POOL_MAX, figures
     # The cache's pool is bounded (it grew with the requests in flight, 21 at 30 shoppers, until
-    # the soak found it); the fault pub/sub connection comes from the same pool.
-    assert max(s["redis"] for s in samples) <= REDIS_POOL_MAX, figures
+    # the soak found it); the fault runtime has its own few connections besides.
+    assert max(s["redis"] for s in samples) <= REDIS_POOL_MAX + STORE_CONNECTIONS, figures

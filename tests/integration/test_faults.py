@@ -4,17 +4,23 @@ service recovers (pool back to normal, memory freed, loop lag back to baseline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
 import httpx
 import pytest
+import redis.asyncio
+import redis.exceptions
 from fastapi import FastAPI
 
+from faultline.config import Settings
 from faultline.db.models import OrderItem
 from faultline.db.pool import current_pool
 from faultline.faults.catalogue import CATALOGUE
 from faultline.faults.effects import HOARD, LEAK
+from faultline.faults.runtime import RUNTIME
+from faultline.faults.store import FaultStore
 from tests.integration.conftest import FaultSwitch, ProductFactory
 from tests.support.metrics import Samples, parse, value
 
@@ -253,3 +259,28 @@ async def test_lock_contention_fault(
     responses = await asyncio.gather(*(client.post("/api/v1/orders", json=b) for b in bodies))
     assert {r.status_code for r in responses} == {201}
     assert time.monotonic() - started < contended / 2  # no longer serialised on the hot row
+
+
+async def test_fault_switches_sync_while_shop_traffic_holds_every_cache_connection(
+    app: FastAPI, settings: Settings, faults: FaultSwitch
+) -> None:
+    """Under overload the shop's requests can hold every connection of the cache's pool. The
+    fault runtime has its own connections: if it shared the pool, its reads would time out, and
+    after the grace period every fault would switch itself off in the middle of a workshop."""
+    pool = app.state.redis.connection_pool
+    held = []
+    with contextlib.suppress(redis.exceptions.ConnectionError):
+        while True:  # until the pool's wait times out: every cache connection is taken
+            held.append(await pool.get_connection())
+    assert len(held) >= 2, "the cache pool handed out nothing"
+    writer = redis.asyncio.Redis.from_url(str(settings.redis_url))
+    try:
+        await FaultStore(writer).enable("latency", {"delay_ms": 50, "jitter_ms": 0}, 60)
+        await RUNTIME.sync_once(grace=5)
+        assert RUNTIME.store_reachable
+        assert RUNTIME.get("latency") is not None
+    finally:
+        await FaultStore(writer).disable("latency")
+        await writer.aclose()
+        for connection in held:
+            await pool.release(connection)

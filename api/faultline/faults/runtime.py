@@ -5,6 +5,10 @@ it re-reads every second anyway (a missed message or a Redis key expiring needs 
 If the store cannot be read for longer than the grace period, every fault switches off here: a
 broken lab must fail safe, never stay broken with no way to heal it.
 
+The runtime reads the store over its own connections (`STORE_CONNECTIONS`, not the cache's pool):
+under overload the shop's requests can hold every cache connection, and a runtime sharing them
+would miss its reads and, after the grace period, switch every fault off mid-workshop.
+
 The runtime is process-wide (`RUNTIME`): the effects live deep in the stack (the connection
 class, the cache) and faults are a property of the process, not of a request.
 """
@@ -28,6 +32,10 @@ from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER
 log = structlog.get_logger(__name__)
 
 OnDisable = Callable[[str], Awaitable[None]]
+
+
+# The runtime's own Redis connections: one subscribed to the change channel, one for reads.
+STORE_CONNECTIONS = 2
 
 
 class FaultRuntime:
