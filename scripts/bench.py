@@ -131,7 +131,7 @@ def measure(name: str, env: dict[str, str], logdir: Path, seconds: int, delay_ms
     """One variant, one run: wrk's figures, plus the API's CPU per request (steadier than
     req/s on a noisy machine) and its cache errors (logged at warning, so counted in every
     variant, bare included)."""
-    log_path = logdir / f"{name}.log"
+    log_path = logdir / (name.replace("/", "_") + ".log")
     with api_process(env, log_path) as (url, process):
         wrk(url, 3, CONNECTIONS)  # warm-up: fills the cache and the pool
         connections = PACED_CONNECTIONS if delay_ms else CONNECTIONS
