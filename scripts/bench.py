@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +51,10 @@ sys.path.insert(0, str(ROOT))
 from tests.support.api import api_process, prepare_database  # noqa: E402
 from tests.support.servers import free_port, servers  # noqa: E402
 
+from faultline.seed import DEFAULT_CATALOGUE_SIZE  # noqa: E402
+
 LUA = ROOT / "scripts" / "bench-product-read.lua"
-CATALOGUE_SIZE = 1200  # products seeded; the wrk script reads ids 1..MAX_PRODUCT_ID
+CATALOGUE_SIZE = DEFAULT_CATALOGUE_SIZE  # products seeded; wrk reads ids 1..MAX_PRODUCT_ID
 CONNECTIONS, THREADS = 64, 2
 # wrk paces each connection (closed loop: a request's latency delays that connection's next one),
 # so many connections, each with a long gap, keep the offered rate close to the target even when
@@ -160,6 +163,36 @@ def measure(name: str, env: dict[str, str], logdir: Path, seconds: int, delay_ms
     return run
 
 
+def run_rounds(
+    phase: str,
+    rounds: int,
+    variants: list[str],
+    env_of: Callable[[str], dict[str, str]],
+    logdir: Path,
+    seconds: int,
+    delay_ms: float,
+) -> list[Run]:
+    """Every variant once per round, the order rotated between rounds."""
+    runs: list[Run] = []
+    for round_no in range(rounds):
+        order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
+        for name in order:
+            run = measure(name, env_of(name), logdir, seconds, delay_ms)
+            run.round_no = round_no
+            runs.append(run)
+            detail = (
+                ""
+                if delay_ms
+                else f"  CPU {run.cpu_us:5.0f} us/req  cache errors {run.cache_errors}"
+            )
+            print(
+                f"  {phase:<9} round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
+                f"p99 {run.p99_ms:6.1f} ms{detail}",
+                flush=True,
+            )
+    return runs
+
+
 def fill_cache(url: str, redis_url: str) -> None:
     """Empty the cache, then read every product once through the API, so each variant is measured
     on the same, fully warm cache (the entries outlive a variant's run)."""
@@ -259,46 +292,19 @@ def main() -> None:
                 f"wrk -t{THREADS} -c{CONNECTIONS}; logs in {logdir}",
                 flush=True,
             )
-            capacity: list[Run] = []
-            for round_no in range(args.rounds):
-                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
-                for name in order:
-                    run = measure(
-                        name,
-                        variant_env(name, base, f"http://127.0.0.1:{sink_port}"),
-                        logdir,
-                        args.seconds,
-                        0,
-                    )
-                    run.round_no = round_no
-                    capacity.append(run)
-                    print(
-                        f"  capacity  round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
-                        f"p99 {run.p99_ms:6.1f} ms  CPU {run.cpu_us:5.0f} us/req  "
-                        f"cache errors {run.cache_errors}",
-                        flush=True,
-                    )
+
+            def env_of(name: str) -> dict[str, str]:
+                # Built per run: collector-down picks a port that is free at that moment.
+                return variant_env(name, base, f"http://127.0.0.1:{sink_port}")
+
+            capacity = run_rounds(
+                "capacity", args.rounds, variants, env_of, logdir, args.seconds, 0
+            )
             cap_table = summarise(capacity, variants)
             target_rps = cap_table["bare"]["rps"] / 2
             delay_ms = PACED_CONNECTIONS / target_rps * 1000
-            paced: list[Run] = []
-            for round_no in range(0 if args.no_fixed_rate else args.rounds):
-                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
-                for name in order:
-                    run = measure(
-                        name,
-                        variant_env(name, base, f"http://127.0.0.1:{sink_port}"),
-                        logdir,
-                        args.seconds,
-                        delay_ms,
-                    )
-                    run.round_no = round_no
-                    paced.append(run)
-                    print(
-                        f"  fixed     round {round_no + 1} {name:<16} {run.rps:7.0f} req/s  "
-                        f"p99 {run.p99_ms:6.1f} ms",
-                        flush=True,
-                    )
+            rounds = 0 if args.no_fixed_rate else args.rounds
+            paced = run_rounds("fixed", rounds, variants, env_of, logdir, args.seconds, delay_ms)
         finally:
             sink.terminate()
             sink.wait()

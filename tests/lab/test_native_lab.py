@@ -103,13 +103,18 @@ def signal_history(expr: str, since: float) -> list[tuple[float, float | None]]:
     return [(i * step, values.get(i)) for i in range(int((end - start) / step) + 1)]
 
 
+def over(value: float | None, above: float) -> bool:
+    """The contract's test: the signal shows when it exists and exceeds the threshold."""
+    return value is not None and value > above
+
+
 def first_time(
     history: list[tuple[float, float | None]], showing: bool, above: float
 ) -> float | None:
     """Seconds until the signal first showed (value above the threshold) or, with showing=False,
     first did not show."""
     for offset, value in history:
-        if (value is not None and value > above) is showing:
+        if over(value, above) is showing:
             return offset
     return None
 
@@ -182,14 +187,12 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
     expr, above = row["expr"], float(row["above"])
 
     def shows() -> bool:
-        value = query(expr)
-        return value is not None and value > above
+        return over(query(expr), above)
 
     def quiet() -> bool:
         """Below the threshold for the last 20 s (more than a rate window), so what follows is
         the fault's doing and not the tail of a start-up transient or of the previous row."""
-        value = query(f"max_over_time(({expr})[20s:1s])")
-        return value is None or value <= above
+        return not over(query(f"max_over_time(({expr})[20s:1s])"), above)
 
     assert wait_for(quiet, 120) is not None, f"{name}: signal high before the fault"
     response = httpx.put(
