@@ -215,6 +215,19 @@ def test_an_unsampled_request_logs_to_stdout_only_without_trace_ids(api: Api) ->
     assert not list(api.sink.received.spans_of(trace_id))
 
 
+def test_probes_and_scrapes_make_no_spans_not_even_for_their_redis_calls(api: Api) -> None:
+    """Readiness pings Redis through the instrumented client; those calls would otherwise become
+    root spans of their own (every one, at the test's ratio of 1)."""
+    for _ in range(3):
+        assert httpx.get(f"{api.url}/health/ready").status_code == 200
+        assert httpx.get(f"{api.url}/metrics").status_code == 200
+    after = httpx.get(f"{api.url}/api/v1/products/23")  # exported after anything the probes made
+    wait_for_spans(api.sink, server_trace_id(api, after.headers["x-request-id"]), {"GET"})
+    names = {s.name for s in api.sink.spans()}
+    assert "PING" not in names
+    assert not {n for n in names if "/health" in n or "/metrics" in n}
+
+
 def test_prometheus_stores_exemplars_that_point_at_real_traces(api: Api) -> None:
     host_port = api.url.removeprefix("http://")
     with running_prometheus({"faultline-api": [host_port]}) as prometheus:

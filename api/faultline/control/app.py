@@ -286,6 +286,6 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=16 * 1024)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, tracing=False)  # the control service: no traces
     add_cors(app, settings)
     return app

@@ -8,6 +8,7 @@ from faultline.cache import CacheResult, ProductCache
 from faultline.db import products as product_queries
 from faultline.errors import NotFound
 from faultline.schemas import ProductOut, ProductPage
+from faultline.telemetry.spans import operation_span
 
 tracer = trace.get_tracer(__name__)
 
@@ -17,7 +18,7 @@ class CatalogService:
         self._cache = cache
 
     async def get_product(self, product_id: int) -> ProductOut:
-        with tracer.start_as_current_span("load product") as span:
+        with operation_span(tracer, "load product") as span:
             span.set_attribute("shop.product.id", product_id)
             result, cached = await self._cache.get(product_id)
             span.set_attribute("shop.cache.result", result.value)

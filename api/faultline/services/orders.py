@@ -24,6 +24,7 @@ from faultline.errors import InsufficientStock, InvalidRequest, NotFound
 from faultline.faults.effects import hold_hot_lock, n_plus_one_active
 from faultline.schemas import OrderIn, OrderItemOut, OrderOut
 from faultline.telemetry.metrics import ORDER_VALUE, ORDERS_CREATED, STOCKOUTS
+from faultline.telemetry.spans import operation_span
 
 CENT = Decimal("0.01")
 tracer = trace.get_tracer(__name__)
@@ -83,7 +84,7 @@ class OrderService:
         self, order: OrderIn, idempotency_key: str | None
     ) -> tuple[OrderOut, bool]:
         """The order, and whether it is a replay of an earlier request with the same key."""
-        with tracer.start_as_current_span("place order") as span:
+        with operation_span(tracer, "place order") as span:
             span.set_attribute("shop.order.lines", len(order.items))
             span.set_attribute("shop.order.idempotent", idempotency_key is not None)
             try:
