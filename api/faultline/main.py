@@ -17,6 +17,7 @@ from faultline.errors import install_error_handlers
 from faultline.faults import effects as fault_effects
 from faultline.faults.runtime import RUNTIME as FAULTS
 from faultline.faults.runtime import STORE_CONNECTIONS as FAULT_STORE_CONNECTIONS
+from faultline.gc_tuning import tune_garbage_collector
 from faultline.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -63,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.fault_sync_interval_seconds,
                 settings.fault_store_grace_seconds,
             )
+            # Last: everything start-up built is in place to be frozen.
+            frozen = tune_garbage_collector(
+                settings.gc_freeze_after_startup, settings.gc_gen0_threshold
+            )
             log.info(
                 "api.started",
                 version=__version__,
@@ -70,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 tracing=not settings.otel_sdk_disabled,
                 pool_max=settings.db_pool_max_size,
                 acquire_timeout_s=settings.db_acquire_timeout_seconds,
+                gc_frozen_objects=frozen,
+                gc_gen0_threshold=settings.gc_gen0_threshold,
             )
             try:
                 yield
