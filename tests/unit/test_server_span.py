@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import Scope
 
 from faultline.telemetry.server_span import ServerSpan
+from faultline.telemetry.spans import operation_span
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -112,3 +113,21 @@ def test_a_malformed_host_header_costs_only_its_attributes() -> None:
     assert span.attributes is not None
     assert "server.port" not in span.attributes
     assert span.attributes["http.response.status_code"] == 200
+
+
+def test_operation_spans_are_children_of_a_recorded_request_and_free_otherwise() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(1.0)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with (
+        tracer.start_as_current_span("request") as request,
+        operation_span(tracer, "load product") as span,
+    ):
+        assert span is not request and span.is_recording()
+    unsampled = trace.NonRecordingSpan(request.get_span_context())
+    with trace.use_span(unsampled), operation_span(tracer, "load product") as span:
+        assert span is unsampled  # no span made: the request's own, which records nothing
+    assert [s.name for s in exporter.get_finished_spans()] == ["load product", "request"]
+    [child, parent] = exporter.get_finished_spans()
+    assert child.parent is not None and child.parent.span_id == parent.context.span_id

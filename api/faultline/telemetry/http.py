@@ -3,7 +3,8 @@
 
 The instrumentator records no exemplars and always answers in the classic text format, which
 cannot carry them. Here the duration is observed while the request's server span is current
-(FastAPI's native tracing wraps the whole middleware stack), and /metrics negotiates the format.
+(RequestContextMiddleware, which makes it, wraps the instrumentator), and /metrics negotiates the
+format.
 """
 
 from __future__ import annotations

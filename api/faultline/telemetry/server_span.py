@@ -51,11 +51,9 @@ class _AsgiHeaderGetter(Getter[Scope]):
 _HEADERS = _AsgiHeaderGetter()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+def _first(scope: Scope, header: str) -> str | None:
+    values = _HEADERS.get(scope, header)
+    return values[0] if values else None
 
 
 def _request_attributes(scope: Scope) -> dict[str, str | int]:
@@ -65,7 +63,7 @@ def _request_attributes(scope: Scope) -> dict[str, str | int]:
     }
     if query := scope.get("query_string"):
         attributes["url.query"] = query.decode("latin-1")
-    if host := _header(scope, b"host"):
+    if host := _first(scope, "host"):
         with contextlib.suppress(ValueError):  # a malformed Host is the client's problem
             authority = urlsplit(f"//{host}")
             if authority.hostname:
@@ -74,7 +72,7 @@ def _request_attributes(scope: Scope) -> dict[str, str | int]:
                 attributes["server.port"] = authority.port
     if client := scope.get("client"):
         attributes["client.address"] = client[0]
-    if user_agent := _header(scope, b"user-agent"):
+    if user_agent := _first(scope, "user-agent"):
         attributes["user_agent.original"] = user_agent
     return attributes
 
