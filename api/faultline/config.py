@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # OTEL_SDK_DISABLED=true turns traces and OTLP logs off.
     otel_sdk_disabled: bool = False
     # Ratio of the default sampler (parent-based trace-id ratio) when OTEL_TRACES_SAMPLER is unset.
-    # One request in ten by default: tracing every request costs two thirds of the API's capacity
+    # One request in ten by default: tracing every request costs about 60% of the API's capacity
     # (`make bench`, variant full-all-traced). The lab's .env traces everything (workshop load is
     # far below capacity). Exemplars, trace ids on log lines and OTLP info logs follow the same
     # decision.
