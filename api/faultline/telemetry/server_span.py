@@ -1,22 +1,23 @@
 """The server span of every HTTP request, and what keeps an unsampled request cheap.
 
-`ServerSpan.start(scope)` continues the caller's trace (W3C `traceparent`, through the globally
-configured propagators) or starts one, asks the sampler, and makes the span current;
-`finish(route, status)` names it `{method} {route}`, sets the HTTP semantic-convention attributes
-and ends it. RequestContextMiddleware calls both, around everything else the API does for the
-request, so request metrics (exemplars) and the access log line are recorded inside the span.
+`ServerSpan.start(scope, tracer)` continues the caller's trace (W3C `traceparent`, through the
+globally configured propagators) or starts one, asks the sampler, and makes the span current;
+`finish(method, route, status)` names it `{method} {route}`, sets the HTTP semantic-convention
+attributes and ends it. RequestContextMiddleware calls both, around everything else the API does
+for the request, so request metrics (exemplars) and the access log line are recorded inside it.
 
-Cost is the point of this module. `make bench` measured, per request on a cache hit, CPU time of
-the API process (`scripts/bench.py`, per-variant env overrides, 2026-11-23):
-- FastAPI's native tracing (which made the server span before) ~100 us, sampled or not: it builds
-  every attribute, parses the query string and wraps send/receive for every request;
-- the Redis instrumentation 20-120 us per request, most of it for requests that were not sampled
-  (nine in ten at the default ratio), whose spans are thrown away.
+Cost is the point of this module. Measured before it existed (the real API under wrk, GET
+/api/v1/products/{id}, CPU time of the API process per request, one setting changed at a time,
+2026-11-23):
+- FastAPI's native tracing (which made the server span) ~100 us, sampled or not: it builds every
+  attribute, parses the query string and wraps send/receive for every request;
+- the Redis instrumentation ~120 us in the server (20 us per call in isolation), spent mostly on
+  requests that were not sampled (nine in ten at the default ratio), whose spans are dropped.
 So here attributes are built only for a span that records, and a request the sampler dropped runs
 with instrumentation suppressed (OpenTelemetry's standard context key): the Redis and Tortoise
 instrumentations return at their first line instead of making spans that parent-based sampling
 would drop anyway. Nothing is lost: those spans would not have been exported, and neither library
-propagates context anywhere. Our own spans still start (as non-recording ones), cheaply.
+propagates context anywhere. Service spans are skipped there too (faultline.telemetry.spans).
 """
 
 from __future__ import annotations
