@@ -26,7 +26,7 @@ from faultline.middleware import (
 )
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
-from faultline.telemetry.http import instrument_http
+from faultline.telemetry.http import router as metrics_router
 from faultline.telemetry.logs import configure_logging
 from faultline.telemetry.loop_lag import LoopLagMonitor
 from faultline.telemetry.otel import start_telemetry
@@ -103,13 +103,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (products, orders, health):
         app.include_router(module.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)
 
-    # Middleware, innermost first: unhandled errors, body limit, RED metrics, then the server
-    # span, request id and access log (outside the metrics, so exemplars carry its trace id).
+    # Middleware, innermost first: unhandled errors, body limit, then the request's telemetry
+    # (server span, request id, RED metrics and access log, the last two inside the span).
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
-    if settings.metrics_enabled:
-        instrument_http(app)
-    app.add_middleware(RequestContextMiddleware, tracing=not settings.otel_sdk_disabled)
+    app.add_middleware(
+        RequestContextMiddleware,
+        tracing=not settings.otel_sdk_disabled,
+        http_metrics=settings.metrics_enabled,
+    )
     add_cors(app, settings)
     return app

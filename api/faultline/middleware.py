@@ -3,8 +3,8 @@
 - RequestContextMiddleware: the request's server span (when tracing is on; see
   faultline.telemetry.server_span), around everything else; a request id for every request (an
   incoming, well-formed X-Request-ID is honoured), returned in the response and bound to every
-  log line; one access log line per request (with trace ids, inside the server span); the
-  in-flight gauge.
+  log line; the HTTP RED metrics (faultline.telemetry.http) and one access log line per request,
+  both inside the server span (so they carry its trace id); the in-flight gauge.
 - BodySizeLimitMiddleware: refuses bodies over the limit with 413, whether or not the client
   sent Content-Length.
 - add_cors: Starlette's CORSMiddleware, for the configured origins only.
@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faultline import __version__
 from faultline.config import Settings
+from faultline.telemetry.http import record_request
 from faultline.telemetry.metrics import HTTP_IN_FLIGHT
 from faultline.telemetry.server_span import ServerSpan
 
@@ -50,9 +51,10 @@ def _route_template(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, tracing: bool) -> None:
+    def __init__(self, app: ASGIApp, *, tracing: bool, http_metrics: bool) -> None:
         self.app = app
         self.tracer = trace.get_tracer("faultline.http", __version__) if tracing else None
+        self.http_metrics = http_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,6 +81,9 @@ class RequestContextMiddleware:
         finally:
             HTTP_IN_FLIGHT.dec()
             route = _route_template(scope)
+            duration = time.perf_counter() - started
+            if self.http_metrics:
+                record_request(route, scope["method"], status, duration)
             # Server errors at warning level: they reach Loki whether or not the trace was
             # sampled (see faultline.telemetry.logs).
             (log.warning if status >= 500 else log.info)(
@@ -86,7 +91,7 @@ class RequestContextMiddleware:
                 method=scope["method"],
                 route=route or "<unmatched>",
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(duration * 1000, 2),
             )
             structlog.contextvars.reset_contextvars(**bound)
             if server_span is not None:

@@ -61,6 +61,24 @@ async def test_red_metrics_use_route_templates_never_raw_paths(
     }
     assert min(buckets) == 0.005 and max(b for b in buckets if b != float("inf")) == 10.0
     assert "http_requests_in_flight" in names(samples)
+    # A path no route matched counts under "none"; /metrics itself is not counted.
+    assert {"handler": "none", "method": "GET", "status": "4xx"} in label_sets(
+        samples, "http_requests_total"
+    )
+    assert "/metrics" not in handlers
+
+
+async def test_red_metrics_bound_the_method_label(
+    client: httpx.AsyncClient, make_product: ProductFactory
+) -> None:
+    """A client picks the method: anything outside HTTP's standard ones is counted as _OTHER, so
+    made-up methods cannot grow the series without bound."""
+    product = await make_product()
+    answered = await client.request("BREW", f"/api/v1/products/{product.id}")
+    assert answered.status_code == 405
+    samples = await scrape(client)
+    methods = {labels["method"] for labels in label_sets(samples, "http_requests_total")}
+    assert "_OTHER" in methods and "BREW" not in methods
 
 
 async def test_runtime_collectors_are_exposed(client: httpx.AsyncClient) -> None:

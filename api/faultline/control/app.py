@@ -286,6 +286,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=16 * 1024)
-    app.add_middleware(RequestContextMiddleware, tracing=False)  # the control service: no traces
+    # The control service: no traces, and no RED series next to the shop's.
+    app.add_middleware(RequestContextMiddleware, tracing=False, http_metrics=False)
     add_cors(app, settings)
     return app

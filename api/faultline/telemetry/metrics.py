@@ -30,7 +30,7 @@ FAST_BUCKETS = (
     10.0,
 )
 
-# --- HTTP (RED), recorded through prometheus-fastapi-instrumentator ------------------------------
+# --- HTTP (RED), recorded by faultline.telemetry.http.record_request ---------------------------
 HTTP_REQUESTS = Counter(
     "http_requests_total",
     "HTTP requests by route template, method and status class",
