@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # Log format: JSON lines unless on a terminal; LOG_JSON forces either way.
     log_json: bool | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # JSON lines: info lines are written out in batches at this interval, warnings and errors at
+    # once (faultline.telemetry.logs.LineWriter); 0 writes every line at once.
+    log_flush_interval_seconds: float = Field(default=0.1, ge=0, le=5)
 
     # Faults: how often replicas re-read the fault store (pub/sub wakes them sooner), and how long
     # the store may be unreachable before every fault switches off here (fail safe).
