@@ -1,7 +1,7 @@
 """`make bench`: what telemetry costs, measured on the real API (real PostgreSQL and Redis).
 
 Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop + httptools):
-  bare            no instrumentator, no /metrics, no tracing, no request logs, no loop-lag sampler
+  bare            no RED metrics, no /metrics, no tracing, no request logs, no loop-lag sampler
   full            everything at its defaults (one request in ten traced; a JSON log line per
                   request, sent over OTLP too when traced), exporting to an OTLP receiver (a
                   stand-in for the collector, in its own process: tests/support/otlp_sink.py)

@@ -77,9 +77,11 @@ class LineWriter:
     (SIGKILL, the OOM killer) can lose is at most one interval of info lines; a normal exit
     writes everything (atexit). OTLP log records are batched for a second anyway.
 
-    Measured (`make bench`, 2026-11-23, variant full vs full+LOG_FLUSH_INTERVAL_SECONDS=0):
-    a write per access-log line cost ~50-70 us of the API's CPU per request, against 1.6 us for
-    the same write in a loop on its own; see the README's "Measured here".
+    Measured (`scripts/bench.py --no-fixed-rate --variants full,full+LOG_FLUSH_INTERVAL_SECONDS=0`,
+    3 rounds, 2026-11-23): writing each line at once cost +23 us of the API's CPU per request
+    (median of the rounds; -6 to +89 us); an earlier run with stdout block-buffered was 53-70 us
+    cheaper than per-line writes in each of its 3 rounds. The same write in a loop on its own
+    costs 1.6 us: in the server it is the system call amid everything else, not the bytes.
     """
 
     def __init__(self, stream: BinaryIO, flush_interval_seconds: float) -> None:
