@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 HARDENING_ARGS ?=
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench up down ps logs restart clean fault faults heal docs
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-instructions up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,10 @@ test-unit: install ## Only the tests that need no server (seconds)
 bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds (~5 min)
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~8 min)
+	@scripts/ensure-tools.sh
+	$(BIN)/python scripts/bench_instructions.py $(BENCH_ARGS)
 
 hardening: install ## Proof under stress: faults, outages, shutdown, soak (5 min), schemathesis, audit -> report
 	@scripts/ensure-tools.sh

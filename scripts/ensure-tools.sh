@@ -15,6 +15,7 @@ declare -A PACKAGE_FOR=(
   [prometheus-postgres-exporter]=prometheus-postgres-exporter   # the dashboards' server side
   [prometheus-redis-exporter]=prometheus-redis-exporter
   [wrk]=wrk                   # load for `make bench`
+  [valgrind]=valgrind         # instruction counts for `make bench-instructions`
   [chromium]=chromium         # headless browser tests of the console
   [chromedriver]=chromium-driver
 )
