@@ -27,7 +27,7 @@ from faultline.middleware import (
 from faultline.routes import health, orders, products
 from faultline.services.stock import StockKeeper
 from faultline.telemetry.http import router as metrics_router
-from faultline.telemetry.logs import configure_logging
+from faultline.telemetry.logs import configure_logging, flush_log_lines
 from faultline.telemetry.loop_lag import LoopLagMonitor
 from faultline.telemetry.otel import start_telemetry
 
@@ -87,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await fault_redis.aclose()
         await loop_lag.stop()
         telemetry.shutdown()  # flushes queued spans and log records, bounded by the export timeout
+        log.info("api.stopped")
+        # Last: uvicorn ends a SIGTERM shutdown by re-raising the signal, and atexit never runs.
+        flush_log_lines()
 
     app = FastAPI(
         title="Faultline shop API",

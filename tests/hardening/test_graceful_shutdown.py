@@ -113,6 +113,8 @@ async def test_sigterm_under_load_drains_and_finishes_in_flight_requests(
         assert len(server_spans) >= IN_FLIGHT, len(server_spans)
         log_text = (tmp_path / "api.log").read_text()
         assert "api.draining" in log_text
+        # The lifespan's last line, written out although SIGTERM ends the process (no atexit).
+        assert '"event":"api.stopped"' in log_text
 
     record(
         "graceful_shutdown",

@@ -35,7 +35,7 @@ from faultline.middleware import (
     add_cors,
 )
 from faultline.telemetry.http import router as metrics_router
-from faultline.telemetry.logs import configure_logging
+from faultline.telemetry.logs import configure_logging, flush_log_lines
 
 
 class Unauthorized(AppError):
@@ -264,6 +264,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await FAULTS.stop()
             await redis.aclose()
+            flush_log_lines()  # uvicorn re-raises SIGTERM at the end: atexit would not run
 
     app = FastAPI(
         title="Faultline control",
