@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -71,7 +72,7 @@ def instructions(env: dict[str, str], requests: int, workdir: Path, label: str) 
                 sys.executable,
                 str(DRIVER),
             ],
-            env={**env, "BENCH_REQUESTS": str(requests), "PYTHONHASHSEED": "0"},
+            env={**os.environ, **env, "BENCH_REQUESTS": str(requests), "PYTHONHASHSEED": "0"},
             stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
