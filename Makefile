@@ -47,7 +47,7 @@ bench: install ## What telemetry costs: bare vs full API under wrk, interleaved 
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~8 min)
+bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~5 min)
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench_instructions.py $(BENCH_ARGS)
 
