@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.api import api_process, prepare_database  # noqa: E402
-from tests.support.servers import free_port, servers  # noqa: E402
+from tests.support.servers import Redis, free_port, servers  # noqa: E402
 
 from faultline.seed import DEFAULT_CATALOGUE_SIZE  # noqa: E402
 
@@ -107,6 +108,34 @@ def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> Run:
         result["p99_ms"],
         result["errors"] + result["non_2xx"],
     )
+
+
+def variant_list(names: str) -> list[str]:
+    """bare first (every ratio is to it), then the named variants."""
+    return ["bare", *[v for v in names.split(",") if v and v != "bare"]]
+
+
+@contextlib.contextmanager
+def backends(database: str) -> Iterator[tuple[str, Redis, int]]:
+    """What every variant runs against: real PostgreSQL (a fresh database with the catalogue),
+    Redis, and an OTLP receiver (the collector's stand-in, tests/support/otlp_sink.py) on the
+    port yielded."""
+    with servers() as (postgres, redis_server):
+        database_url = asyncio.run(postgres.create_database(database))
+        prepare_database(database_url, catalogue_size=CATALOGUE_SIZE)
+        sink_port = free_port()
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.otlp_sink", "--port", str(sink_port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(0.5)  # listening by then
+            yield database_url, redis_server, sink_port
+        finally:
+            sink.terminate()
+            sink.wait()
 
 
 def variant_env(variant: str, base: dict[str, str], sink_endpoint: str) -> dict[str, str]:
@@ -270,44 +299,31 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (make bench installs it)")
-    variants = ["bare", *[v for v in args.variants.split(",") if v and v != "bare"]]
+    variants = variant_list(args.variants)
     logdir = Path(tempfile.mkdtemp(prefix="faultline-bench-"))
-    with servers() as (postgres, redis_server):
-        database_url = asyncio.run(postgres.create_database("faultline_bench"))
-        prepare_database(database_url, catalogue_size=CATALOGUE_SIZE)
-        sink_port = free_port()
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.otlp_sink", "--port", str(sink_port)], cwd=ROOT
-        )
+    with backends("faultline_bench") as (database_url, redis_server, sink_port):
         base = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_server.url,
             "STOCK_REPLENISH_INTERVAL_SECONDS": "0",
             "LOG_JSON": "true",
         }
-        try:
-            time.sleep(0.5)
-            print(
-                f"bench: {args.rounds} rounds x {len(variants)} variants, {args.seconds}s each, "
-                f"wrk -t{THREADS} -c{CONNECTIONS}; logs in {logdir}",
-                flush=True,
-            )
+        print(
+            f"bench: {args.rounds} rounds x {len(variants)} variants, {args.seconds}s each, "
+            f"wrk -t{THREADS} -c{CONNECTIONS}; logs in {logdir}",
+            flush=True,
+        )
 
-            def env_of(name: str) -> dict[str, str]:
-                # Built per run: collector-down picks a port that is free at that moment.
-                return variant_env(name, base, f"http://127.0.0.1:{sink_port}")
+        def env_of(name: str) -> dict[str, str]:
+            # Built per run: collector-down picks a port that is free at that moment.
+            return variant_env(name, base, f"http://127.0.0.1:{sink_port}")
 
-            capacity = run_rounds(
-                "capacity", args.rounds, variants, env_of, logdir, args.seconds, 0
-            )
-            cap_table = summarise(capacity, variants)
-            target_rps = cap_table["bare"]["rps"] / 2
-            delay_ms = PACED_CONNECTIONS / target_rps * 1000
-            rounds = 0 if args.no_fixed_rate else args.rounds
-            paced = run_rounds("fixed", rounds, variants, env_of, logdir, args.seconds, delay_ms)
-        finally:
-            sink.terminate()
-            sink.wait()
+        capacity = run_rounds("capacity", args.rounds, variants, env_of, logdir, args.seconds, 0)
+        cap_table = summarise(capacity, variants)
+        target_rps = cap_table["bare"]["rps"] / 2
+        delay_ms = PACED_CONNECTIONS / target_rps * 1000
+        rounds = 0 if args.no_fixed_rate else args.rounds
+        paced = run_rounds("fixed", rounds, variants, env_of, logdir, args.seconds, delay_ms)
     print_table(
         "Capacity (closed loop, wrk -t2 -c64), medians; ratios: median of rounds:", cap_table
     )

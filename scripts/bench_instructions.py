@@ -24,7 +24,6 @@ Usage: python scripts/bench_instructions.py [--variants full,full-all-traced] [-
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import shutil
@@ -41,10 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tests.support.api import prepare_database  # noqa: E402
-from tests.support.servers import free_port, servers  # noqa: E402
 
-from bench import variant_env  # noqa: E402
+from bench import backends, variant_env, variant_list  # noqa: E402
 
 DRIVER = ROOT / "scripts" / "asgi_driver.py"
 CATALOGUE_SIZE = 1200
@@ -93,18 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind not found: apt-get install valgrind (make bench-instructions does)")
-    variants = ["bare", *[v for v in args.variants.split(",") if v and v != "bare"]]
+    variants = variant_list(args.variants)
     workdir = Path(tempfile.mkdtemp(prefix="faultline-instructions-"))
-    with servers() as (postgres, redis_server):
-        database_url = asyncio.run(postgres.create_database("faultline_instructions"))
-        prepare_database(database_url, catalogue_size=CATALOGUE_SIZE)
-        sink_port = free_port()
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.otlp_sink", "--port", str(sink_port)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with backends("faultline_instructions") as (database_url, redis_server, sink_port):
         runs = [(variant, n) for variant in variants for n in (BENCH_SMALL, BENCH_LARGE)]
         # Every run its own Redis database, emptied first: the same cache fill for all of them.
         databases = {run: index % 16 for index, run in enumerate(runs)}
@@ -127,12 +115,8 @@ def main() -> None:
 
         print(f"bench-instructions: {len(variants)} variants under valgrind; files in {workdir}")
         started = time.monotonic()
-        try:
-            with ThreadPoolExecutor(max(1, min(args.jobs, 16))) as pool:
-                counts = dict(zip(runs, pool.map(measure, runs), strict=True))
-        finally:
-            sink.terminate()
-            sink.wait()
+        with ThreadPoolExecutor(max(1, min(args.jobs, 16))) as pool:
+            counts = dict(zip(runs, pool.map(measure, runs), strict=True))
     per_request = {
         v: (counts[(v, BENCH_LARGE)] - counts[(v, BENCH_SMALL)]) / (BENCH_LARGE - BENCH_SMALL)
         for v in variants

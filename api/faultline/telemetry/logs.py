@@ -9,21 +9,21 @@ JSON line on stdout, not an OTLP record as well (a record per request cost ~12% 
 `make bench`). stdout keeps every line.
 
 JSON lines are written by `LineWriter`: warnings and errors at once, info and debug lines
-gathered and written out by a background thread every LOG_FLUSH_INTERVAL_SECONDS (0.1 s by
-default; 0 writes every line at once), before any warning, when 64 KiB have gathered, and at
-exit. One write per line cost more than the rest of the line here (see the class docstring).
+gathered and written out by the event loop LOG_FLUSH_INTERVAL_SECONDS after the first of them
+(0.1 s by default; 0 writes every line at once), before any warning, when 64 KiB have gathered,
+and at the end of the lifespan and at exit. One write per line cost more than the rest of the
+line here (see the class docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import functools
 import io
 import logging
 import sys
-import threading
-import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, BinaryIO, cast
 
@@ -70,19 +70,20 @@ class SampledOtlpExport:
 class LineWriter:
     """structlog's logger for rendered JSON lines (bytes), on a binary stream.
 
-    With a flush interval, info and debug lines are buffered and a daemon thread writes them out
-    every interval (a write that blocks then holds up that thread, not the event loop); warnings
-    and errors are written at once, after whatever was buffered before them, so the lines that
-    matter in an incident are never held back, and the order of lines is kept. What a hard kill
-    (SIGKILL, the OOM killer) can lose is at most one interval of info lines; the end of an
-    app's lifespan (`flush_log_lines`) and a normal exit (atexit) write everything. OTLP log
-    records are batched for a second anyway.
+    With a flush interval, info and debug lines logged on an event loop are buffered, and a timer
+    on that loop writes them out one interval after the first of them (one system call for all
+    the lines of the interval, on the loop's own thread: no other thread competes for the GIL).
+    Warnings and errors are written at once, after whatever was buffered before them, so the lines
+    that matter in an incident are never held back and the order of lines is kept; so is a line
+    logged outside an event loop. What a hard kill (SIGKILL, the OOM killer) can lose is at most
+    one interval of info lines; the end of an app's lifespan (`flush_log_lines`) and a normal
+    exit (atexit) write everything. OTLP log records are batched for a second anyway.
 
-    Measured (`scripts/bench.py --no-fixed-rate --variants full,full+LOG_FLUSH_INTERVAL_SECONDS=0`,
-    3 rounds, 2026-11-23): writing each line at once cost +23 us of the API's CPU per request
-    (median of the rounds; -6 to +89 us); an earlier run with stdout block-buffered was 53-70 us
-    cheaper than per-line writes in each of its 3 rounds. The same write in a loop on its own
-    costs 1.6 us: in the server it is the system call amid everything else, not the bytes.
+    Measured (`scripts/bench.py --variants full,full+LOG_FLUSH_INTERVAL_SECONDS=0`, 3 rounds each,
+    2026-11-23, with the writes then made by a background thread): writing each line at once
+    cost 65 us more of the API's CPU per request in one run (capacity 0.72x against 0.88x) and
+    23 us in another (median of rounds, -6 to +89); the same write in a loop on its own costs
+    1.6 us: in the server it is the system call amid everything else, not the bytes.
     """
 
     def __init__(self, stream: BinaryIO, flush_interval_seconds: float) -> None:
@@ -97,14 +98,13 @@ class LineWriter:
                 raw = io.FileIO(stream.fileno(), "wb", closefd=False)
                 self._out = cast(BinaryIO, io.BufferedWriter(raw, 64 * 1024))
         self._buffering = self._out is not stream
+        self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
         if self._buffering:
-            threading.Thread(target=self._flush_periodically, name="log-flush", daemon=True).start()
             atexit.register(self.flush)
 
-    def _flush_periodically(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            self.flush()
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled_on = None
+        self.flush()
 
     def flush(self) -> None:
         # Stdout gone (a closed pipe, the interpreter shutting down): nothing left to write to,
@@ -117,6 +117,16 @@ class LineWriter:
             self._out.write(line + b"\n")
         if not self._buffering:
             self.flush()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop: nothing would come back to write it
+            self.flush()
+            return
+        # A timer scheduled on a loop that has since closed never fires: compare loops.
+        if self._flush_scheduled_on is not loop:
+            self._flush_scheduled_on = loop
+            loop.call_later(self.interval, self._scheduled_flush)
 
     def immediate(self, line: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):
