@@ -1,5 +1,9 @@
 -- wrk script for `make bench`: GET /api/v1/products/{id} over the seeded catalogue.
--- WRK_DELAY_MS > 0 paces each connection (used for the fixed-rate runs).
+-- WRK_DELAY_MS > 0 paces each connection (used for the fixed-rate runs): before each request,
+-- its first included, a random pause with that mean (exponentially distributed), so that the
+-- connections' requests arrive independently, like users' (a Poisson stream at connections /
+-- pause). A fixed pause would keep them in step: every connection starts at once, and the
+-- server would see the same burst of all of them again every pause.
 -- Prints one JSON line of results at the end.
 local max_id = tonumber(os.getenv("MAX_PRODUCT_ID") or "1200")
 local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "0")
@@ -19,7 +23,7 @@ function request()
 end
 
 if delay_ms > 0 then
-  function delay() return delay_ms end
+  function delay() return math.floor(-math.log(1 - math.random()) * delay_ms + 0.5) end
 end
 
 function done(summary, latency, requests)

@@ -1,10 +1,12 @@
-"""`encode_span_batch` writes the bytes the OTLP library's encoder writes, for every kind of span.
+"""`encode_span_batch` and `encode_log_batch` write the bytes the OTLP library's encoders write,
+for every kind of span and log record.
 
-The oracle is the library itself (`encode_spans(...).SerializePartialToString()`, what
-OTLPSpanExporter sends) and the official message classes decode both. Spans are the SDK's own
-(a real TracerProvider), or ReadableSpans built directly where a test needs values the SDK's
-validation would not let through. The export test sends to the OTLP stand-in receiver
-(tests/support/otlp_sink.py; the collector cannot run here).
+The oracle is the library itself (`encode_spans(...).SerializePartialToString()` and
+`encode_logs(...).SerializeToString()`, what the OTLP exporters send) and the official message
+classes decode both. Spans and records are the SDK's own (a real TracerProvider and
+LoggerProvider; log records made by the structlog processor the API uses), or built directly
+where a test needs values the SDK's validation would not let through. The export tests send to
+the OTLP stand-in receiver (tests/support/otlp_sink.py; the collector cannot run here).
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.instrumentation.structlog import StructlogProcessor
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import (
+    InMemoryLogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -34,10 +46,12 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 
-from faultline.telemetry import otlp_spans
-from faultline.telemetry.otlp_spans import (
+from faultline.telemetry import otlp_encoding
+from faultline.telemetry.otlp_encoding import (
+    DirectOtlpLogExporter,
     DirectOtlpSpanExporter,
     UnencodableValue,
+    encode_log_batch,
     encode_span_batch,
 )
 from tests.support.otlp_sink import OtlpSink
@@ -196,7 +210,7 @@ def test_spans_are_grouped_by_resource_then_scope_in_order_of_appearance() -> No
 def test_the_cache_of_attribute_pairs_stays_bounded_and_correct() -> None:
     spans = [readable({"url.path": f"/api/v1/products/{n}"}) for n in range(3 * 4096)]
     assert_same_as_library(spans)
-    assert len(otlp_spans._pair_cache) <= otlp_spans._PAIR_CACHE_SIZE
+    assert len(otlp_encoding._pair_cache) <= otlp_encoding._PAIR_CACHE_SIZE
 
 
 def test_an_integer_beyond_int64_is_refused_not_written_wrong() -> None:
@@ -221,3 +235,81 @@ def test_the_exporter_sends_what_the_library_would_and_falls_back_to_it() -> Non
     assert server.resource["service.name"] == "shop-api"
     assert received["SELECT shop.product"].status_code == StatusCode.ERROR.value
     assert received["fallback"].attributes == {"kept": "yes"}
+
+
+def structlog_records() -> list[ReadableLogRecord]:
+    """Log records as the API makes them: structlog event dicts through OpenTelemetry's structlog
+    processor, inside a sampled span and outside any, at several levels."""
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=RESOURCE)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    to_otlp = StructlogProcessor(logger_provider=provider)  # type: ignore[no-untyped-call]
+    tracer = TracerProvider(resource=RESOURCE).get_tracer("faultline.http")
+    request = {
+        "event": "request",
+        "method": "GET",
+        "route": "/api/v1/products/{product_id}",
+        "status": 200,
+        "duration_ms": 3.25,
+        "faults": ["latency", "errors"],
+        "cached": True,
+        "timestamp": "2026-11-23T10:00:00Z",
+    }
+    with tracer.start_as_current_span("GET /api/v1/products/{product_id}"):
+        to_otlp(None, "info", dict(request, level="info"))
+        to_otlp(None, "warning", dict(request, level="warning", status=503))
+    to_otlp(None, "error", {"event": "telemetry.export_failing", "level": "error"})
+    return list(memory.get_finished_logs())
+
+
+def test_the_api_s_log_records_encode_as_the_library_does() -> None:
+    records = structlog_records()
+    assert len(records) == 3
+    assert records[0].log_record.trace_id and not records[2].log_record.trace_id
+    ours, theirs = encode_log_batch(records), encode_logs(records).SerializeToString()
+    assert ExportLogsServiceRequest.FromString(ours) == ExportLogsServiceRequest.FromString(theirs)
+    assert ours == theirs
+
+
+def readable_record(body: Any, attributes: Mapping[str, Any]) -> ReadableLogRecord:
+    record = LogRecord(
+        timestamp=10,
+        observed_timestamp=11,
+        severity_text="WARN",
+        severity_number=SeverityNumber.WARN,
+        body=body,
+        attributes=attributes,
+        event_name="faultline.event",
+    )
+    return ReadableLogRecord(log_record=record, resource=RESOURCE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(attribute_values, st.dictionaries(st.text(max_size=20), attribute_values, max_size=6))
+def test_any_log_body_and_attributes_encode_as_the_library_does(
+    body: Any, attributes: dict[str, Any]
+) -> None:
+    records = [readable_record(body, attributes)]
+    try:
+        theirs = encode_logs(records).SerializeToString()
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            encode_log_batch(records)
+        return
+    assert encode_log_batch(records) == theirs
+
+
+def test_the_log_exporter_sends_what_the_library_would_and_falls_back_to_it() -> None:
+    with OtlpSink() as sink:
+        exporter = DirectOtlpLogExporter(endpoint=f"{sink.endpoint}/v1/logs", timeout=5)
+        assert exporter.export(structlog_records()) is LogRecordExportResult.SUCCESS
+        fallback = readable_record("fallback", {"huge": 2**64, "kept": "yes"})
+        assert exporter.export([fallback]) is LogRecordExportResult.SUCCESS
+        logs = sink.received.snapshot()[1]
+        exporter.shutdown()
+        assert exporter.export([fallback]) is LogRecordExportResult.FAILURE
+    bodies = [record.body for record in logs]
+    assert bodies == ["request", "request", "telemetry.export_failing", "fallback"]
+    assert len(logs[0].trace_id) == 32 and logs[0].trace_id != "0" * 32
+    assert logs[0].resource["service.name"] == "shop-api"
+    assert logs[3].attributes == {"kept": "yes"}
