@@ -5,8 +5,8 @@ the benchmark point the API's OTLP exporter here instead. It accepts what the co
 (POST /v1/traces, /v1/logs, /v1/metrics; protobuf, optionally gzip), decodes it with the official
 OTLP protobuf definitions and keeps it for assertions. It does nothing else: no processing, no
 forwarding. Run it in-process (`OtlpSink()`) or as its own process (`python -m
-tests.support.otlp_sink --port N`, what the benchmark does so that it costs what a collector
-would, off the API's process).
+tests.support.otlp_sink --port N [--discard]`; the benchmarks run it so, off the API's process,
+and with --discard: parsed, not kept).
 """
 
 from __future__ import annotations
@@ -61,9 +61,16 @@ class Received:
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # False: decode each request (the protobuf parser, in C) and keep nothing. What the benchmark
+    # uses: a collector parses what it receives, in Go; building Python objects for every span
+    # would cost this machine's two cores several times what a collector does, in bursts that
+    # would be charged to the API under test.
+    keep: bool = True
 
     def add_traces(self, payload: bytes) -> None:
         request = ExportTraceServiceRequest.FromString(payload)
+        if not self.keep:
+            return
         spans = []
         for resource_spans in request.resource_spans:
             resource = attributes(resource_spans.resource.attributes)
@@ -87,6 +94,8 @@ class Received:
 
     def add_logs(self, payload: bytes) -> None:
         request = ExportLogsServiceRequest.FromString(payload)
+        if not self.keep:
+            return
         records = []
         for resource_logs in request.resource_logs:
             resource = attributes(resource_logs.resource.attributes)
@@ -142,8 +151,8 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
 class OtlpSink:
     """An in-process OTLP/HTTP receiver on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, port: int = 0) -> None:
-        self.received = Received()
+    def __init__(self, port: int = 0, keep: bool = True) -> None:
+        self.received = Received(keep=keep)
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.received))
         self.port = int(self.server.server_address[1])
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -164,6 +173,9 @@ class OtlpSink:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    port = parser.parse_args().port
-    sink = OtlpSink(port)
+    parser.add_argument(
+        "--discard", action="store_true", help="parse what arrives, keep nothing (benchmarks)"
+    )
+    args = parser.parse_args()
+    sink = OtlpSink(args.port, keep=not args.discard)
     sink.server.serve_forever()
