@@ -2,11 +2,12 @@
 
 The OTLP exporters' own encoders (`opentelemetry.exporter.otlp.proto.common`: `encode_spans`,
 `encode_logs`) build a tree of protobuf message objects from Python, a dozen per span, and hash
-the resource (a JSON dump of its attributes) once per item: about 50 us per span and 45 us per
-log record here. The export threads do that holding the GIL, a few hundred items each second,
-while the event loop waits for it. `encode_span_batch` and `encode_log_batch` write the same
-bytes directly, reusing the encoding of attribute pairs seen before (span attributes repeat:
-method, route, db.system, ...): 13 us per span.
+the resource (a JSON dump of its attributes) once per item: about 50 us per span and 38-45 us
+per log record here. The export threads do that holding the GIL, a few hundred items each
+second, while the event loop waits for it. `encode_span_batch` and `encode_log_batch` write the
+same bytes directly, reusing the encoding of attribute pairs seen before (method, route,
+db.system, ... repeat): 13 us per span, 11-14 us per log record (the access log's unique values,
+request id and duration, are cached in vain, but the cache still pays: 13.6 against 15.3 us).
 
 They write the OTLP protocol's `ExportTraceServiceRequest` and `ExportLogsServiceRequest`
 (opentelemetry-proto v1, a stable schema) field for field as the library does: the same fields,
