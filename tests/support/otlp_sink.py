@@ -125,6 +125,10 @@ class Received:
 
 def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as the collector's receiver does: an exporter's next batch reuses the
+        # connection (HTTP/1.0 would make it connect again for every batch).
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             if self.headers.get("content-encoding") == "gzip":
@@ -135,6 +139,7 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
                 received.add_logs(body)
             elif self.path != "/v1/metrics":
                 self.send_response(404)
+                self.send_header("content-length", "0")
                 self.end_headers()
                 return
             self.send_response(200)

@@ -213,6 +213,52 @@ def test_the_cache_of_attribute_pairs_stays_bounded_and_correct() -> None:
     assert len(otlp_encoding._pair_cache) <= otlp_encoding._PAIR_CACHE_SIZE
 
 
+def test_a_batch_encoded_in_paced_slices_is_the_same_request() -> None:
+    """The exporters pause between slices of a batch (module docstring): after every
+    SLICE_ITEMS items, never after the last, and the bytes are the library's all the same."""
+    slice_items = otlp_encoding.SLICE_ITEMS
+    calls: list[int] = []
+    for count, pauses in ((1, 0), (slice_items, 0), (slice_items + 1, 1), (3 * slice_items, 2)):
+        spans = [
+            readable({"n": n}, scope=None if n % 3 else InstrumentationScope("a"))
+            for n in range(count)
+        ]
+        calls.clear()
+        paced = encode_span_batch(spans, lambda: calls.append(len(calls)))
+        assert paced == library_bytes(spans)
+        assert len(calls) == pauses, count
+    records = structlog_records() * slice_items
+    calls.clear()
+    paced = encode_log_batch(records, lambda: calls.append(len(calls)))
+    assert paced == encode_logs(records).SerializeToString()
+    assert len(calls) == (len(records) - 1) // slice_items
+
+
+def test_the_exporters_pause_off_the_gil_between_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of several slices, then a batch of one, through HTTP to the receiver: every
+    span arrives, and the export thread slept between slices, not holding the GIL meanwhile."""
+    slept: list[float] = []
+    monkeypatch.setattr(otlp_encoding.time, "sleep", slept.append)
+    spans = [readable({"n": n}, name=f"span {n}") for n in range(2 * otlp_encoding.SLICE_ITEMS + 1)]
+    with OtlpSink() as sink:
+        exporter = DirectOtlpSpanExporter(endpoint=f"{sink.endpoint}/v1/traces", timeout=5)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert exporter.export(spans[:1]) is SpanExportResult.SUCCESS
+        received = [s.name for s in sink.spans()]
+        exporter.shutdown()
+    assert received == [s.name for s in spans] + ["span 0"]
+    assert slept == [otlp_encoding.SLICE_PAUSE_SECONDS] * 2
+
+    slept.clear()  # OTLP_EXPORT_SLICE_PAUSE_SECONDS=0: a batch in one go
+    with OtlpSink() as sink:
+        exporter = DirectOtlpSpanExporter(
+            endpoint=f"{sink.endpoint}/v1/traces", timeout=5, slice_pause_seconds=0
+        )
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert len(list(sink.spans())) == len(spans)
+    assert slept == []
+
+
 def test_an_integer_beyond_int64_is_refused_not_written_wrong() -> None:
     with pytest.raises(UnencodableValue):
         encode_span_batch([readable({"huge": 2**64})])

@@ -171,8 +171,12 @@ def start_telemetry(settings: Settings) -> Telemetry:
     resource = build_resource(settings)
     timeout = settings.otlp_export_timeout_seconds
     # The standard OTLP/HTTP exporters, encoding batches in a quarter of the time (see
-    # otlp_encoding.py): the export threads hold the GIL that much less.
-    span_exporter = GuardedSpanExporter(DirectOtlpSpanExporter(timeout=timeout))
+    # otlp_encoding.py): the export threads hold the GIL that much less, and never for more
+    # than a slice of a batch at a time.
+    pause = settings.otlp_export_slice_pause_seconds
+    span_exporter = GuardedSpanExporter(
+        DirectOtlpSpanExporter(timeout=timeout, slice_pause_seconds=pause)
+    )
     tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
     tracer_provider.add_span_processor(
         BatchSpanProcessor(
@@ -191,7 +195,9 @@ def start_telemetry(settings: Settings) -> Telemetry:
 
     telemetry = Telemetry(tracer_provider=tracer_provider, span_exporter=span_exporter)
     if settings.otel_logs_enabled:
-        log_exporter = GuardedLogExporter(DirectOtlpLogExporter(timeout=timeout))
+        log_exporter = GuardedLogExporter(
+            DirectOtlpLogExporter(timeout=timeout, slice_pause_seconds=pause)
+        )
         logger_provider = LoggerProvider(resource=resource)
         logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(
