@@ -70,9 +70,9 @@ class Settings(BaseSettings):
     otel_traces_sampler_arg: float = Field(default=0.1, ge=0, le=1)
     # Each OTLP export gives up after this long; the export runs off the request path anyway.
     otlp_export_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
-    # The export threads encode a batch in slices and sleep this long between them, so the event
-    # loop gets the GIL back every ~1 ms of encoding (faultline.telemetry.otlp_encoding); 0: no
-    # pause, a batch encoded in one go.
+    # The export threads encode a batch in slices and sleep this long between them, long enough
+    # for the event loop to take the GIL and use it: it gets it back after every ~1 ms of
+    # encoding (faultline.telemetry.otlp_encoding). 0: no pause, a batch encoded in one go.
     otlp_export_slice_pause_seconds: float = Field(default=0.003, ge=0, le=0.1)
     otel_logs_enabled: bool = True
     # Prometheus /metrics and per-request RED metrics (false only for benchmarking bare).

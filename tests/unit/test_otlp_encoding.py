@@ -241,13 +241,15 @@ def test_the_exporters_pause_off_the_gil_between_slices(monkeypatch: pytest.Monk
     monkeypatch.setattr(otlp_encoding.time, "sleep", slept.append)
     spans = [readable({"n": n}, name=f"span {n}") for n in range(2 * otlp_encoding.SLICE_ITEMS + 1)]
     with OtlpSink() as sink:
-        exporter = DirectOtlpSpanExporter(endpoint=f"{sink.endpoint}/v1/traces", timeout=5)
+        exporter = DirectOtlpSpanExporter(
+            endpoint=f"{sink.endpoint}/v1/traces", timeout=5, slice_pause_seconds=0.003
+        )
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         assert exporter.export(spans[:1]) is SpanExportResult.SUCCESS
         received = [s.name for s in sink.spans()]
         exporter.shutdown()
     assert received == [s.name for s in spans] + ["span 0"]
-    assert slept == [otlp_encoding.SLICE_PAUSE_SECONDS] * 2
+    assert slept == [0.003, 0.003]
 
     slept.clear()  # OTLP_EXPORT_SLICE_PAUSE_SECONDS=0: a batch in one go
     with OtlpSink() as sink:
@@ -268,7 +270,9 @@ def test_the_exporter_sends_what_the_library_would_and_falls_back_to_it() -> Non
     """Through HTTP to a receiver: a batch our encoder writes, and one it hands to the library
     (which drops the attribute it cannot encode and keeps the span)."""
     with OtlpSink() as sink:
-        exporter = DirectOtlpSpanExporter(endpoint=f"{sink.endpoint}/v1/traces", timeout=5)
+        exporter = DirectOtlpSpanExporter(
+            endpoint=f"{sink.endpoint}/v1/traces", timeout=5, slice_pause_seconds=0
+        )
         assert exporter.export(recorded_spans()) is SpanExportResult.SUCCESS
         fallback = readable({"huge": 2**64, "kept": "yes"}, name="fallback")
         assert exporter.export([fallback]) is SpanExportResult.SUCCESS
@@ -347,7 +351,9 @@ def test_any_log_body_and_attributes_encode_as_the_library_does(
 
 def test_the_log_exporter_sends_what_the_library_would_and_falls_back_to_it() -> None:
     with OtlpSink() as sink:
-        exporter = DirectOtlpLogExporter(endpoint=f"{sink.endpoint}/v1/logs", timeout=5)
+        exporter = DirectOtlpLogExporter(
+            endpoint=f"{sink.endpoint}/v1/logs", timeout=5, slice_pause_seconds=0
+        )
         assert exporter.export(structlog_records()) is LogRecordExportResult.SUCCESS
         fallback = readable_record("fallback", {"huge": 2**64, "kept": "yes"})
         assert exporter.export([fallback]) is LogRecordExportResult.SUCCESS
