@@ -234,9 +234,10 @@ def test_a_batch_encoded_in_paced_slices_is_the_same_request() -> None:
     assert len(calls) == (len(records) - 1) // slice_items
 
 
-def test_the_exporters_pause_off_the_gil_between_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_exporter_sleeps_between_slices_of_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch of several slices, then a batch of one, through HTTP to the receiver: every
-    span arrives, and the export thread slept between slices, not holding the GIL meanwhile."""
+    span arrives, in order, and the exporter slept (time.sleep, which lets go of the GIL) once
+    between each two slices; with the pause set to 0, never."""
     slept: list[float] = []
     monkeypatch.setattr(otlp_encoding.time, "sleep", slept.append)
     spans = [readable({"n": n}, name=f"span {n}") for n in range(2 * otlp_encoding.SLICE_ITEMS + 1)]
