@@ -126,9 +126,8 @@ def variant_list(names: str) -> list[str]:
 def backends(database: str) -> Iterator[tuple[str, Redis, int]]:
     """What every variant runs against: real PostgreSQL (a fresh database with the catalogue),
     Redis, and an OTLP receiver (the collector's stand-in, tests/support/otlp_sink.py) on the
-    port yielded, parsing what it receives and keeping nothing (`--discard`: a collector parses
-    in Go; building Python objects for every span would take this machine's cores away from the
-    API in bursts, charged to the variant)."""
+    port yielded, parsing what it receives and keeping nothing (`--discard`; `Received.keep` in
+    otlp_sink says why)."""
     with servers() as (postgres, redis_server):
         database_url = asyncio.run(postgres.create_database(database))
         prepare_database(database_url, catalogue_size=CATALOGUE_SIZE)
