@@ -25,12 +25,20 @@ busy; bare/CPU is the capacity ratio it implies) and how many cache reads failed
 PostgreSQL (a pool too small for the load turns CPU saturation into database reads, which would
 be charged to telemetry).
 
+The API has a core to itself: on a machine with two or more, it runs on the first CPU it may use
+and everything else (wrk, PostgreSQL, Redis, the OTLP receiver, this script) on the others
+(`--no-pin` turns that off). Unpinned, on this 2-core machine, the scheduler put the API's event
+loop behind wrk's threads at moments of its choosing, and a single stall of 10-20 ms decided a
+run's p99: full / bare p99 at the fixed rate went 1.9, 1.6, 1.0, 3.9 and 4.4x in the five rounds
+of one run. Pinned, the four rounds of a run gave 1.65, 2.0, 2.15 and 1.8x: what telemetry costs
+the API, not where the scheduler put it.
+
 Every variant starts from the same cache state: the cache is emptied, every product is read once
 (outside the measured window), then wrk warms up. Measured reads are then all cache hits. Before,
 whichever variant ran when the 60 s entries expired paid for refilling the whole catalogue from
 PostgreSQL: ~10% of its run, charged to that variant.
 
-Usage: python scripts/bench.py [--rounds 3] [--seconds 10]
+Usage: python scripts/bench.py [--rounds 3] [--seconds 10] [--no-pin]
 """
 
 from __future__ import annotations
@@ -86,6 +94,21 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """The API's CPU and everyone else's (see the module docstring); None with fewer than two."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def pin_process(pid: int, cpus: set[int]) -> None:
+    """Every thread of a running process onto `cpus` (threads it starts later inherit it)."""
+    for thread_id in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(thread_id), cpus)
 
 
 def wrk(url: str, seconds: int, connections: int, delay_ms: float = 0) -> Run:
@@ -187,12 +210,21 @@ def variant_env(variant: str, base: dict[str, str], sink_endpoint: str) -> dict[
     return env
 
 
-def measure(name: str, env: dict[str, str], logdir: Path, seconds: int, delay_ms: float) -> Run:
+def measure(
+    name: str,
+    env: dict[str, str],
+    logdir: Path,
+    seconds: int,
+    delay_ms: float,
+    api_cpus: set[int] | None,
+) -> Run:
     """One variant, one run: wrk's figures, plus the API's CPU per request (steadier than
     req/s on a noisy machine) and its cache errors (logged at warning, so counted in every
-    variant, bare included)."""
+    variant, bare included). The API runs on `api_cpus` when given."""
     log_path = logdir / (name.replace("/", "_") + ".log")
     with api_process(env, log_path) as (url, process):
+        if api_cpus:
+            pin_process(process.pid, api_cpus)
         fill_cache(url, env["REDIS_URL"])
         wrk(url, 3, CONNECTIONS)  # warm-up: the pool, the interpreter's caches
         connections = PACED_CONNECTIONS if delay_ms else CONNECTIONS
@@ -215,13 +247,14 @@ def run_rounds(
     logdir: Path,
     seconds: int,
     delay_ms: float,
+    api_cpus: set[int] | None,
 ) -> list[Run]:
     """Every variant once per round, the order rotated between rounds."""
     runs: list[Run] = []
     for round_no in range(rounds):
         order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
         for name in order:
-            run = measure(name, env_of(name), logdir, seconds, delay_ms)
+            run = measure(name, env_of(name), logdir, seconds, delay_ms, api_cpus)
             run.round_no = round_no
             runs.append(run)
             detail = (
@@ -311,10 +344,21 @@ def main() -> None:
         "with +SETTING=value, e.g. full+OTEL_TRACES_SAMPLER_ARG=0)",
     )
     parser.add_argument("--no-fixed-rate", action="store_true", help="capacity phase only")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the API share every CPU with wrk and the rest"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (make bench installs it)")
     variants = variant_list(args.variants)
+    cpus = None if args.no_pin else split_cpus()
+    api_cpus = cpus[0] if cpus else None
+    if cpus:
+        # Before anything starts: PostgreSQL, Redis, the receiver and wrk inherit it.
+        os.sched_setaffinity(0, cpus[1])
+    placement = (
+        f"API on CPU {sorted(cpus[0])}, the rest on {sorted(cpus[1])}" if cpus else "API unpinned"
+    )
     logdir = Path(tempfile.mkdtemp(prefix="faultline-bench-"))
     with backends("faultline_bench") as (database_url, redis_server, sink_port):
         base = {
@@ -325,7 +369,7 @@ def main() -> None:
         }
         print(
             f"bench: {args.rounds} rounds x {len(variants)} variants, {args.seconds}s each, "
-            f"wrk -t{THREADS} -c{CONNECTIONS}; logs in {logdir}",
+            f"wrk -t{THREADS} -c{CONNECTIONS}; {placement}; logs in {logdir}",
             flush=True,
         )
 
@@ -333,12 +377,16 @@ def main() -> None:
             # Built per run: collector-down picks a port that is free at that moment.
             return variant_env(name, base, f"http://127.0.0.1:{sink_port}")
 
-        capacity = run_rounds("capacity", args.rounds, variants, env_of, logdir, args.seconds, 0)
+        capacity = run_rounds(
+            "capacity", args.rounds, variants, env_of, logdir, args.seconds, 0, api_cpus
+        )
         cap_table = summarise(capacity, variants)
         target_rps = cap_table["bare"]["rps"] / 2
         delay_ms = PACED_CONNECTIONS / target_rps * 1000
         rounds = 0 if args.no_fixed_rate else args.rounds
-        paced = run_rounds("fixed", rounds, variants, env_of, logdir, args.seconds, delay_ms)
+        paced = run_rounds(
+            "fixed", rounds, variants, env_of, logdir, args.seconds, delay_ms, api_cpus
+        )
     print_table(
         "Capacity (closed loop, wrk -t2 -c64), medians; ratios: median of rounds:", cap_table
     )
