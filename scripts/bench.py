@@ -30,8 +30,9 @@ and everything else (wrk, PostgreSQL, Redis, the OTLP receiver, this script) on 
 (`--no-pin` turns that off). Unpinned, on this 2-core machine, the scheduler put the API's event
 loop behind wrk's threads at moments of its choosing, and a single stall of 10-20 ms decided a
 run's p99: full / bare p99 at the fixed rate went 1.9, 1.6, 1.0, 3.9 and 4.4x in the five rounds
-of one run. Pinned, the four rounds of a run gave 1.65, 2.0, 2.15 and 1.8x: what telemetry costs
-the API, not where the scheduler put it.
+of one run. Pinned, the rounds of three runs gave 1.65, 2.0, 2.15, 1.8x; 1.53, 2.96, 2.21x; and
+3.5, 1.8, 1.78x (in that 3.5x round another telemetry variant's p99 jumped as well): closer to
+what telemetry costs the API than to where the scheduler put it.
 
 Every variant starts from the same cache state: the cache is emptied, every product is read once
 (outside the measured window), then wrk warms up. Measured reads are then all cache hits. Before,
