@@ -25,13 +25,14 @@ busy; bare/CPU is the capacity ratio it implies) and how many cache reads failed
 PostgreSQL (a pool too small for the load turns CPU saturation into database reads, which would
 be charged to telemetry).
 
-The API has a core to itself: on a machine with two or more, it runs on the first CPU it may use
-and everything else (wrk, PostgreSQL, Redis, the OTLP receiver, this script) on the others
-(`--no-pin` turns that off). Unpinned, on this 2-core machine, the scheduler put the API's event
-loop behind wrk's threads at moments of its choosing, and a single stall of 10-20 ms decided a
-run's p99: full / bare p99 at the fixed rate went 1.9, 1.6, 1.0, 3.9 and 4.4x in the five rounds
-of one run. Pinned, the rounds of three runs gave 1.65, 2.0, 2.15, 1.8x; 1.53, 2.96, 2.21x; and
-3.5, 1.8, 1.78x (in that 3.5x round another telemetry variant's p99 jumped as well): closer to
+The API has a core to itself: on a machine with two or more, it runs on the first CPU it may use and
+this script on the others, and so does what it starts: wrk, the OTLP receiver, and PostgreSQL and
+Redis when they are local binaries (servers given by FAULTLINE_TEST_*_URL or run by testcontainers
+stay where they are). `--no-pin` turns that off. Unpinned, on this 2-core machine, the scheduler put
+the API's event loop behind wrk's threads at moments of its choosing, and a single stall of 10-20 ms
+decided a run's p99: full / bare p99 at the fixed rate went 1.9, 1.6, 1.0, 3.9 and 4.4x in the five
+rounds of one run. Pinned, the rounds of three runs gave 1.65, 2.0, 2.15, 1.8x; 1.53, 2.96, 2.21x;
+and 3.5, 1.8, 1.78x (in that 3.5x round another telemetry variant's p99 jumped as well): closer to
 what telemetry costs the API than to where the scheduler put it.
 
 Every variant starts from the same cache state: the cache is emptied, every product is read once
