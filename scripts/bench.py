@@ -98,9 +98,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def split_cpus() -> tuple[set[int], set[int]] | None:
-    """The API's CPU and everyone else's (see the module docstring); None with fewer than two."""
-    cpus = sorted(os.sched_getaffinity(0))
+def split_cpus(available: set[int]) -> tuple[set[int], set[int]] | None:
+    """The API's CPU and everyone else's, out of the CPUs this process may use (see the module
+    docstring); None with fewer than two."""
+    cpus = sorted(available)
     if len(cpus) < 2:
         return None
     return {cpus[0]}, set(cpus[1:])
@@ -353,7 +354,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (make bench installs it)")
     variants = variant_list(args.variants)
-    cpus = None if args.no_pin else split_cpus()
+    cpus = None if args.no_pin else split_cpus(os.sched_getaffinity(0))
     api_cpus = cpus[0] if cpus else None
     if cpus:
         # Before anything starts: PostgreSQL, Redis, the receiver and wrk inherit it.
