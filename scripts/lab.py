@@ -34,20 +34,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LAB = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab"))
 OFFSET = int(os.environ.get("FAULTLINE_LAB_PORT_OFFSET", "0"))
-PORTS = {
-    name: port + OFFSET
-    for name, port in {
-        "api": 8000,
-        "control": 8080,
-        "prometheus": 9090,
-        "loadgen": 8089,
-        "loadgen-metrics": 9646,
-        "postgres": 55432,
-        "redis": 56379,
-        "postgres-exporter": 9187,
-        "redis-exporter": 9121,
-    }.items()
+# Every port stays below 32768 with any offset the tests use: Linux hands out 32768-60999 as the
+# local ports of outgoing connections, and a server cannot bind a port that a client connection
+# (or its 60 s TIME_WAIT) holds; PostgreSQL on 56432 failed to start that way in a CI run.
+BASE_PORTS = {
+    "api": 8000,
+    "control": 8080,
+    "prometheus": 9090,
+    "loadgen": 8089,
+    "loadgen-metrics": 9646,
+    "postgres": 15432,  # not 5432/6379: a PostgreSQL or Redis of the machine's own may run there
+    "redis": 16379,
+    "postgres-exporter": 9187,
+    "redis-exporter": 9121,
 }
+PORTS = {name: port + OFFSET for name, port in BASE_PORTS.items()}
 # What the full stack has that the native lab does not (no packages for this machine).
 MISSING = (
     "Grafana (dashboards: use the console's charts)",
@@ -108,6 +109,18 @@ def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def port_bindable(port: int) -> bool:
+    """Whether a server could listen on the port now, as the lab's servers do (SO_REUSEADDR):
+    false for a port another server listens on, and for one an outgoing connection holds."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def http_ok(url: str) -> bool:
@@ -241,7 +254,11 @@ class Postgres(Component):
             "start",
         )
         if result.returncode:
-            raise SystemExit(f"PostgreSQL did not start: {result.stderr}{result.stdout}")
+            # pg_ctl only says "examine the log output": say what the log says.
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+            raise SystemExit(
+                f"PostgreSQL did not start: {result.stderr}{result.stdout}\n{log}:\n{tail}"
+            )
         self.pidfile.write_text(str(self.pid()))
         psql = [
             str(self.bindir / "psql"),
@@ -425,6 +442,11 @@ def up() -> int:
             raise SystemExit(
                 f"port {port} is taken by another process: {component.name} cannot start "
                 "(stop it, or set FAULTLINE_LAB_PORT_OFFSET)"
+            )
+        if not port_bindable(int(port)):
+            raise SystemExit(
+                f"port {port} is held by a connection (`ss -tan | grep :{port}`): "
+                f"{component.name} cannot listen on it; try again, or set FAULTLINE_LAB_PORT_OFFSET"
             )
         if component.name == "api":
             # Migrations and the catalogue first, as compose's `migrate` job does.

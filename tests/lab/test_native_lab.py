@@ -7,6 +7,7 @@ suite can run beside a developer's own lab."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,10 +27,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.browser import headless_chromium
+from tests.support.native_lab import TEST_PORT_OFFSET, lab_script
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-OFFSET = 1000
+OFFSET = TEST_PORT_OFFSET
 CONTROL = f"http://127.0.0.1:{8080 + OFFSET}"
 PROMETHEUS = f"http://127.0.0.1:{9090 + OFFSET}"
 API = f"http://127.0.0.1:{8000 + OFFSET}"
@@ -239,7 +241,11 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
     )
 
 
-def scenario(name: str, *args: str, lab_dir: Path) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def scenario(name: str, *args: str, lab_dir: Path) -> Iterator[subprocess.Popen[str]]:
+    """`scripts/scenario.py run NAME ARGS` against the lab; killed (if still running) and its
+    output pipe closed when the block ends, however it ends: a failing test leaves nothing open
+    for a later test's garbage collection to warn about."""
     env = {
         **os.environ,
         "FAULTLINE_CONTROL_URL": CONTROL,
@@ -248,13 +254,19 @@ def scenario(name: str, *args: str, lab_dir: Path) -> subprocess.Popen[str]:
         "FAULTLINE_ADMIN_TOKEN": TOKEN,
         "FAULTLINE_LAB_DIR": str(lab_dir),
     }
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "scenario.py"), "run", name, *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def all_healed() -> bool:
@@ -271,8 +283,8 @@ def all_healed() -> bool:
 def test_scenario_end_to_end_time_compressed(
     lab_dir: Path, name: str, speed: str, expected: list[str]
 ) -> None:
-    process = scenario(name, "--speed", speed, "--check", lab_dir=lab_dir)
-    output, _ = process.communicate(timeout=300)
+    with scenario(name, "--speed", speed, "--check", lab_dir=lab_dir) as process:
+        output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     visible = [
         line.split("signal visible: ")[1].split()[0]
@@ -285,23 +297,23 @@ def test_scenario_end_to_end_time_compressed(
 
 
 def test_an_interrupted_scenario_heals_everything(lab_dir: Path) -> None:
-    process = scenario("cache-went-away", "--speed", "4", lab_dir=lab_dir)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "phase 2/" in line:  # the fault is on now
-            break
-    time.sleep(2)
-    assert not all_healed()
-    process.send_signal(2)  # Ctrl-C
-    output, _ = process.communicate(timeout=60)
+    with scenario("cache-went-away", "--speed", "4", lab_dir=lab_dir) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "phase 2/" in line:  # the fault is on now
+                break
+        time.sleep(2)
+        assert not all_healed()
+        process.send_signal(2)  # Ctrl-C
+        output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
     assert "interrupted: every fault is off" in output
     assert all_healed()
 
 
 def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
-    process = scenario("mystery", "--speed", "60", lab_dir=lab_dir)
-    output, _ = process.communicate(timeout=120)
+    with scenario("mystery", "--speed", "60", lab_dir=lab_dir) as process:
+        output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "a mystery incident" in output and "look at" not in output
     revealed = subprocess.run(
@@ -327,7 +339,7 @@ def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", (
             f"pid {pid} runs"
         )
-    for port in (8000, 8080, 9090, 8089, 9646, 55432, 56379, 9187, 9121):
+    for port in lab_script().BASE_PORTS.values():
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port + OFFSET)) != 0, (
                 f"port {port + OFFSET} still open"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.support.native_lab import lab_script
 from tests.support.servers import ServerUnavailable, free_port
 
 
@@ -47,14 +46,7 @@ class Prometheus:
 def project_config(targets: dict[str, list[str]]) -> dict[str, Any]:
     """The project's prometheus.yml rewritten for local targets: the native lab's own function
     (scripts/lab.py), so the tests check exactly what `make lab` runs."""
-    spec = importlib.util.spec_from_file_location(
-        "faultline_lab", Path(__file__).resolve().parents[2] / "scripts" / "lab.py"
-    )
-    assert spec and spec.loader
-    lab = sys.modules.get("faultline_lab") or importlib.util.module_from_spec(spec)
-    sys.modules["faultline_lab"] = lab  # dataclasses look their module up there
-    spec.loader.exec_module(lab)
-    config: dict[str, Any] = lab.native_prometheus_config(targets)
+    config: dict[str, Any] = lab_script().native_prometheus_config(targets)
     return config
 
 
