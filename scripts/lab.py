@@ -36,7 +36,8 @@ LAB = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab"))
 OFFSET = int(os.environ.get("FAULTLINE_LAB_PORT_OFFSET", "0"))
 # Every port stays below 32768 with any offset the tests use: Linux hands out 32768-60999 as the
 # local ports of outgoing connections, and a server cannot bind a port that a client connection
-# (or its 60 s TIME_WAIT) holds; PostgreSQL on 56432 failed to start that way in a CI run.
+# (or its 60 s TIME_WAIT) holds. (The tests' PostgreSQL, on 56432 then, once failed to start in
+# a CI run; its log was gone with the test's directory, and this is the likely cause.)
 BASE_PORTS = {
     "api": 8000,
     "control": 8080,

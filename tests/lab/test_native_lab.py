@@ -32,9 +32,10 @@ from tests.support.native_lab import TEST_PORT_OFFSET, lab_script
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 OFFSET = TEST_PORT_OFFSET
-CONTROL = f"http://127.0.0.1:{8080 + OFFSET}"
-PROMETHEUS = f"http://127.0.0.1:{9090 + OFFSET}"
-API = f"http://127.0.0.1:{8000 + OFFSET}"
+PORTS = {name: port + OFFSET for name, port in lab_script().BASE_PORTS.items()}
+CONTROL = f"http://127.0.0.1:{PORTS['control']}"
+PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
+API = f"http://127.0.0.1:{PORTS['api']}"
 TOKEN = "lab-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
@@ -250,7 +251,7 @@ def scenario(name: str, *args: str, lab_dir: Path) -> Iterator[subprocess.Popen[
         **os.environ,
         "FAULTLINE_CONTROL_URL": CONTROL,
         "PROMETHEUS_URL": PROMETHEUS,
-        "LOADGEN_URL": f"http://127.0.0.1:{8089 + OFFSET}",
+        "LOADGEN_URL": f"http://127.0.0.1:{PORTS['loadgen']}",
         "FAULTLINE_ADMIN_TOKEN": TOKEN,
         "FAULTLINE_LAB_DIR": str(lab_dir),
     }
@@ -339,8 +340,6 @@ def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
         assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", (
             f"pid {pid} runs"
         )
-    for port in lab_script().BASE_PORTS.values():
+    for port in PORTS.values():
         with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port + OFFSET)) != 0, (
-                f"port {port + OFFSET} still open"
-            )
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
