@@ -153,7 +153,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def _all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """Routes, with included routers opened (FastAPI 0.163 and later keep them as one entry each)."""
+    """Routes, with included routers opened (FastAPI 0.163 on keeps them as one entry each)."""
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:
