@@ -1,0 +1,75 @@
+"""How `make bench` states its verdict on the two goals: full's ratio to bare in every round, the
+control's (bare-again: bare's settings once more) beside it, and a warning when the control alone
+is as far from 1 as a goal allows. Built from runs as scripts/bench.py records them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import CONTROL, Run, goal_lines, round_ratios, variant_env  # noqa: E402
+
+
+def runs(p99_by_round: dict[str, list[float]], rps: float = 1000.0) -> list[Run]:
+    """Runs with the given p99 per round for each variant, in a rotated order as bench runs them."""
+    out = []
+    for name, values in reversed(p99_by_round.items()):
+        for round_no, p99 in enumerate(values):
+            out.append(Run(name, rps, 1.0, p99, 0, round_no=round_no))
+    return out
+
+
+def test_round_ratios_pair_each_run_with_bare_of_the_same_round() -> None:
+    paced = runs({"bare": [2.0, 4.0, 5.0], "full": [3.0, 4.0, 10.0]})
+    assert round_ratios(paced, "full", "p99_ms") == [1.5, 1.0, 2.0]
+
+
+def test_a_quiet_control_leaves_the_verdict_as_it_is() -> None:
+    paced = runs({"bare": [2.0, 4.0, 5.0], CONTROL: [2.2, 3.6, 5.0], "full": [3.0, 4.0, 10.0]})
+    (line,) = goal_lines([], paced)
+    assert line.startswith("Goal: full p99 <= 1.5 x bare's at half capacity -> 1.50")
+    assert "rounds 1.50, 1.00, 2.00" in line
+    assert f"{CONTROL}, bare's settings again: 1.00 (rounds 1.10, 0.90, 1.00)" in line
+    assert "cannot judge" not in line
+
+
+@pytest.mark.parametrize("control", [[3.0, 6.0, 8.0], [1.0, 2.0, 3.0]])
+def test_a_control_as_far_from_1_as_the_goal_says_the_run_cannot_judge_it(
+    control: list[float],
+) -> None:
+    """1.5x bare's p99, or 1/1.5 of it, for the very same settings: noise alone spans the goal."""
+    paced = runs({"bare": [2.0, 4.0, 5.0], CONTROL: control, "full": [3.0, 4.0, 10.0]})
+    (line,) = goal_lines([], paced)
+    assert "this run cannot judge this goal" in line
+
+
+def test_the_capacity_goal_has_its_own_threshold() -> None:
+    capacity = [
+        Run("bare", 3000, 1, 20, 0, round_no=0),
+        Run(CONTROL, 2200, 1, 20, 0, round_no=0),  # 0.73: noise, but inside the 0.70 goal
+        Run("full", 2400, 1, 20, 0, round_no=0),
+        Run("bare", 3000, 1, 20, 0, round_no=1),
+        Run(CONTROL, 1900, 1, 20, 0, round_no=1),  # 0.63
+        Run("full", 2100, 1, 20, 0, round_no=1),
+    ]
+    (line,) = goal_lines(capacity, [])
+    assert line.startswith("Goal: full >= 0.70 x bare throughput -> 0.75 (rounds 0.80, 0.70)")
+    assert "cannot judge" in line  # the control's median, 0.68, is further from 1 than 0.70
+    capacity[4] = Run(CONTROL, 2900, 1, 20, 0, round_no=1)
+    (line,) = goal_lines(capacity, [])
+    assert "cannot judge" not in line
+
+
+def test_without_a_control_the_verdict_is_full_against_bare_alone() -> None:
+    (line,) = goal_lines([], runs({"bare": [2.0, 4.0], "full": [3.0, 4.0]}))
+    assert line == "Goal: full p99 <= 1.5 x bare's at half capacity -> 1.25 (rounds 1.50, 1.00)"
+
+
+def test_the_control_runs_exactly_bare_settings() -> None:
+    base = {"DATABASE_URL": "postgresql://x/y"}
+    assert variant_env(CONTROL, base, "http://sink") == variant_env("bare", base, "http://sink")
