@@ -346,27 +346,18 @@ def _listed(ratios: list[float]) -> str:
 
 
 def goal_lines(capacity: list[Run], paced: list[Run]) -> list[str]:
-    """The verdicts on the two goals, for the runs there are (full's, against bare)."""
-    lines = []
-    if any(r.variant == "full" for r in capacity):
-        lines.append(
-            goal_line(
-                f"full >= {CAPACITY_GOAL:.2f} x bare throughput",
-                round_ratios(capacity, "full", "rps"),
-                round_ratios(capacity, CONTROL, "rps"),
-                CAPACITY_GOAL,
-            )
+    """The verdicts on the two goals, for the phases that ran (full's, against bare)."""
+    goals = (
+        (capacity, "rps", f"full >= {CAPACITY_GOAL:.2f} x bare throughput", CAPACITY_GOAL),
+        (paced, "p99_ms", f"full p99 <= {P99_GOAL} x bare's at half capacity", P99_GOAL),
+    )
+    return [
+        goal_line(
+            what, round_ratios(runs, "full", metric), round_ratios(runs, CONTROL, metric), goal
         )
-    if any(r.variant == "full" for r in paced):
-        lines.append(
-            goal_line(
-                f"full p99 <= {P99_GOAL} x bare's at half capacity",
-                round_ratios(paced, "full", "p99_ms"),
-                round_ratios(paced, CONTROL, "p99_ms"),
-                P99_GOAL,
-            )
-        )
-    return lines
+        for runs, metric, what, goal in goals
+        if any(r.variant == "full" for r in runs)
+    ]
 
 
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
