@@ -43,7 +43,7 @@ test: install ## Run the whole suite against real PostgreSQL and Redis (installs
 test-unit: install ## Only the tests that need no server (seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds, a control, the API pinned to a core (~18 min)
+bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds, a control, the API pinned to a core (~12 min)
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
