@@ -309,8 +309,8 @@ def summarise(runs: list[Run], variants: list[str]) -> dict[str, dict[str, float
             "errors": sum(r.errors for r in mine),
             "cpu_us": statistics.median(r.cpu_us for r in mine),
             "cache_errors": sum(r.cache_errors for r in mine),
-            "rps_ratio": statistics.median(r.rps / bare[r.round_no].rps for r in mine),
-            "p99_ratio": statistics.median(r.p99_ms / bare[r.round_no].p99_ms for r in mine),
+            "rps_ratio": statistics.median(round_ratios(runs, name, "rps")),
+            "p99_ratio": statistics.median(round_ratios(runs, name, "p99_ms")),
             "cpu_ratio": statistics.median(bare[r.round_no].cpu_us / r.cpu_us for r in mine),
         }
     return table

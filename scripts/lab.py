@@ -49,7 +49,15 @@ BASE_PORTS = {
     "postgres-exporter": 9187,
     "redis-exporter": 9121,
 }
-PORTS = {name: port + OFFSET for name, port in BASE_PORTS.items()}
+
+
+def ports(offset: int) -> dict[str, int]:
+    """Every component's port, shifted by `offset` (this lab: FAULTLINE_LAB_PORT_OFFSET; the tests
+    pass their own)."""
+    return {name: port + offset for name, port in BASE_PORTS.items()}
+
+
+PORTS = ports(OFFSET)
 # What the full stack has that the native lab does not (no packages for this machine).
 MISSING = (
     "Grafana (dashboards: use the console's charts)",

@@ -32,7 +32,7 @@ from tests.support.native_lab import TEST_PORT_OFFSET, lab_script
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 OFFSET = TEST_PORT_OFFSET
-PORTS = {name: port + OFFSET for name, port in lab_script().BASE_PORTS.items()}
+PORTS = lab_script().ports(OFFSET)
 CONTROL = f"http://127.0.0.1:{PORTS['control']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
 API = f"http://127.0.0.1:{PORTS['api']}"
