@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 HARDENING_ARGS ?=
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-instructions up down ps logs restart clean fault faults heal docs
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal docs
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ test-unit: install ## Only the tests that need no server (seconds)
 bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds, a control, the API pinned to a core (~12 min)
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+bench-pool: install ## The goals judged over every saved make bench run (median of all rounds, 95% interval)
+	$(BIN)/python scripts/bench_pool.py $(BENCH_POOL_ARGS)
 
 bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~5 min)
 	@scripts/ensure-tools.sh

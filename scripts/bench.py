@@ -26,7 +26,8 @@ its ratios to bare would all be 1.00 on a quiet machine. Here they were not: in 
 2026-12-01 its p99 at the fixed rate went 0.70, 2.23, 0.88, 2.17x bare's (median 1.52x, as far
 from 1 as the p99 goal allows) and 1.30, 0.62, 0.72x (median 0.72x). The goal lines at the end
 print each round's ratio next to the control's, and say when the control alone is as far from 1
-as the goal: such a run cannot judge that goal either way. Each run also reports the API's CPU
+as the goal: such a run cannot judge that goal either way; every run is saved (test-output/bench/)
+so that scripts/bench_pool.py can judge the goals over many. Each run also reports the API's CPU
 time per request (from /proc: steadier than req/s when the machine's neighbours are
 busy; bare/CPU is the capacity ratio it implies) and how many cache reads failed over to
 PostgreSQL (a pool too small for the load turns CPU saturation into database reads, which would
@@ -64,7 +65,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -89,6 +91,14 @@ CONTROL = "bare-again"  # bare's settings once more: what noise alone does to a 
 # The goals (issue 3): full's capacity at least this share of bare's, and at half of bare's
 # capacity its p99 at most this multiple of bare's.
 CAPACITY_GOAL, P99_GOAL = 0.70, 1.5
+# Each goal as (phase, metric, what it says, ratio to bare); `meets` reads the ratio's direction.
+GOALS = (
+    ("capacity", "rps", f"full >= {CAPACITY_GOAL:.2f} x bare throughput", CAPACITY_GOAL),
+    ("fixed", "p99_ms", f"full p99 <= {P99_GOAL} x bare's at half capacity", P99_GOAL),
+)
+# Every run's measurements, one JSON file per run, for scripts/bench_pool.py to judge the goals
+# over many runs (one run cannot: see the module docstring).
+SAVED_RUNS = ROOT / "test-output" / "bench"
 
 
 @dataclass
@@ -347,17 +357,48 @@ def _listed(ratios: list[float]) -> str:
 
 def goal_lines(capacity: list[Run], paced: list[Run]) -> list[str]:
     """The verdicts on the two goals, for the phases that ran (full's, against bare)."""
-    goals = (
-        (capacity, "rps", f"full >= {CAPACITY_GOAL:.2f} x bare throughput", CAPACITY_GOAL),
-        (paced, "p99_ms", f"full p99 <= {P99_GOAL} x bare's at half capacity", P99_GOAL),
-    )
-    return [
-        goal_line(
-            what, round_ratios(runs, "full", metric), round_ratios(runs, CONTROL, metric), goal
-        )
-        for runs, metric, what, goal in goals
-        if any(r.variant == "full" for r in runs)
-    ]
+    phases = {"capacity": capacity, "fixed": paced}
+    lines = []
+    for phase, metric, what, goal in GOALS:
+        runs = phases[phase]
+        if any(r.variant == "full" for r in runs):
+            full, control = round_ratios(runs, "full", metric), round_ratios(runs, CONTROL, metric)
+            lines.append(goal_line(what, full, control, goal))
+    return lines
+
+
+def meets(ratio: float, goal: float) -> bool:
+    """Whether a ratio to bare meets a goal: at least a goal below 1, at most a goal above it."""
+    return ratio >= goal if goal < 1 else ratio <= goal
+
+
+def save_runs(path: Path, capacity: list[Run], paced: list[Run], **about: object) -> None:
+    """One run's every measurement (both phases, every round) and what it ran on, as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        **about,
+        "capacity": [asdict(r) for r in capacity],
+        "fixed": [asdict(r) for r in paced],
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def load_runs(path: Path) -> tuple[dict[str, object], list[Run], list[Run]]:
+    """What `save_runs` wrote: (what it ran on, capacity runs, fixed-rate runs)."""
+    record = json.loads(path.read_text())
+    capacity = [Run(**r) for r in record.pop("capacity")]
+    paced = [Run(**r) for r in record.pop("fixed")]
+    return record, capacity, paced
+
+
+def git_commit() -> str:
+    """The commit measured, with "+changes" when the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
@@ -457,6 +498,18 @@ def main() -> None:
     print()
     for line in goal_lines(capacity, paced):
         print(line)
+    finished = datetime.now(UTC)
+    saved = SAVED_RUNS / f"{finished:%Y%m%dT%H%M%SZ}.json"
+    save_runs(
+        saved,
+        capacity,
+        paced,
+        commit=git_commit(),
+        finished=finished.isoformat(timespec="seconds"),
+        placement=placement,
+        target_rps=round(target_rps, 1),
+    )
+    print(f"\nSaved to {saved.relative_to(ROOT)}; pool it with earlier runs: make bench-pool")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""`make bench-pool`: the goals judged over many `make bench` runs, not one.
+
+One run cannot judge the p99 goal on a noisy machine: the control (bare-again, bare's settings in
+a process of its own) has come out anywhere from 0.62x to 2.23x bare's p99 in single rounds, and
+at 1.52x as the median of one whole run (scripts/bench.py). Every `make bench` saves its rounds
+(test-output/bench/, one JSON file per run); this pools the rounds of the runs given (by default
+every saved run) and prints, for each variant, the median of all its rounds' ratios to bare (each
+round's ratio to bare of the same round, as `make bench` computes them) and a 95% interval for
+that median. The interval comes from resampling in two stages, as the runs were made: runs drawn
+with replacement, then rounds drawn with replacement within each run drawn (rounds of one run
+share that run's machine state, so they are not independent of each other). For full it then
+says whether each goal is met, missed, or cannot be told apart from it: met or missed only when
+the whole interval is on one side of the goal. The control's interval should take in 1; when it
+does not, the machine moved the runs more than the pooling allows for.
+
+Pool runs of one commit (the files say which, "+changes" when the working tree differed): the
+script prints the commits it pooled and does not mix them up on its own.
+
+Usage: python scripts/bench_pool.py [saved-run.json ...] [--draws 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import CONTROL, GOALS, SAVED_RUNS, Run, load_runs, meets, round_ratios
+
+PHASE_TITLES = {
+    "capacity": "Capacity (closed loop), req/s vs bare",
+    "fixed": "Fixed rate (half of bare's capacity), p99 vs bare",
+}
+
+
+def ratios_by_run(runs: list[list[Run]], variant: str, metric: str) -> list[list[float]]:
+    """The variant's ratio to bare in each round, run by run (runs without the variant left out)."""
+    return [ratios for one in runs if (ratios := round_ratios(one, variant, metric))]
+
+
+def pooled_median(
+    by_run: list[list[float]], draws: int, seed: int = 1
+) -> tuple[float, float, float]:
+    """The median of every round's ratio, and a 95% interval for it (runs resampled, then rounds
+    within each run drawn; see the module docstring). Seeded, so a rerun prints the same."""
+    rng = random.Random(seed)
+    medians = []
+    for _ in range(draws):
+        drawn = [rng.choice(by_run) for _ in by_run]
+        medians.append(statistics.median(rng.choice(run) for run in drawn for _ in run))
+    medians.sort()
+    low, high = medians[int(0.025 * draws)], medians[int(0.975 * draws) - 1]
+    return statistics.median(r for run in by_run for r in run), low, high
+
+
+def verdict(low: float, high: float, goal: float) -> str:
+    """Met or missed only when the whole interval is on one side of the goal."""
+    if meets(low, goal) and meets(high, goal):
+        return "met"
+    if not meets(low, goal) and not meets(high, goal):
+        return "missed"
+    return "cannot tell"
+
+
+def report(saved: list[tuple[dict[str, object], list[Run], list[Run]]], draws: int) -> list[str]:
+    """The lines `make bench-pool` prints for these saved runs."""
+    commits = Counter(str(about.get("commit", "unknown")) for about, _, _ in saved)
+    lines = [
+        f"Pooled: {len(saved)} runs of `make bench` (commits: "
+        + ", ".join(f"{commit} x{n}" for commit, n in commits.most_common())
+        + ")"
+    ]
+    phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
+    for phase, metric, what, goal in GOALS:
+        runs = [one for one in phases[phase] if one]
+        variants = list(
+            dict.fromkeys(r.variant for one in runs for r in one if r.variant != "bare")
+        )
+        if not variants:
+            continue
+        lines += [
+            "",
+            f"{PHASE_TITLES[phase]}; median of all rounds, 95% interval:",
+            f"  {'variant':<34}{'runs':>5}{'rounds':>7}{'median':>8}   interval",
+        ]
+        for variant in variants:
+            by_run = ratios_by_run(runs, variant, metric)
+            median, low, high = pooled_median(by_run, draws)
+            rounds = sum(len(run) for run in by_run)
+            row = f"  {variant:<34}{len(by_run):>5}{rounds:>7}{median:>8.2f}   {low:.2f}-{high:.2f}"
+            if variant == CONTROL:
+                row += "   (bare's settings: noise alone)"
+            lines.append(row)
+        if full := ratios_by_run(runs, "full", metric):
+            _, low, high = pooled_median(full, draws)
+            lines.append(f"Goal: {what} -> {verdict(low, high, goal)} ({low:.2f}-{high:.2f})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("files", nargs="*", type=Path, help="saved runs (default: all saved)")
+    parser.add_argument("--draws", type=int, default=20_000, help="resamples for the interval")
+    args = parser.parse_args()
+    files = args.files or sorted(SAVED_RUNS.glob("*.json"))
+    if not files:
+        sys.exit(f"no saved runs in {SAVED_RUNS}: run `make bench` first")
+    for line in report([load_runs(path) for path in files], args.draws):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""How `make bench-pool` judges the goals over many saved `make bench` runs: the rounds of every
+run pooled, a 95% interval for their median from two-stage resampling (runs, then rounds), and a
+verdict only when the whole interval is on one side of a goal. Built from runs as
+scripts/bench.py records and saves them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from bench import CONTROL, Run, load_runs, save_runs  # noqa: E402
+from bench_pool import pooled_median, report, verdict  # noqa: E402
+
+
+def phase(values: dict[str, list[float]], metric: str) -> list[Run]:
+    """Runs of one phase: each variant's rps or p99 per round."""
+    runs = []
+    for name, per_round in values.items():
+        for round_no, value in enumerate(per_round):
+            rps, p99 = (value, 20.0) if metric == "rps" else (1000.0, value)
+            runs.append(Run(name, rps, 1.0, p99, 0, cpu_us=400.0, round_no=round_no))
+    return runs
+
+
+def test_a_saved_run_loads_as_it_was_measured(tmp_path: Path) -> None:
+    capacity = phase({"bare": [3000, 3100], "full": [2200, 2300]}, "rps")
+    paced = phase({"bare": [5.0, 6.0], "full": [9.0, 12.0]}, "p99_ms")
+    path = tmp_path / "run.json"
+    save_runs(path, capacity, paced, commit="abc1234", target_rps=1525.0)
+    about, loaded_capacity, loaded_paced = load_runs(path)
+    assert about == {"commit": "abc1234", "target_rps": 1525.0}
+    assert (loaded_capacity, loaded_paced) == (capacity, paced)
+
+
+def test_the_interval_of_identical_rounds_is_that_value() -> None:
+    assert pooled_median([[2.0, 2.0], [2.0, 2.0, 2.0]], draws=200) == (2.0, 2.0, 2.0)
+
+
+def test_two_runs_that_disagree_leave_the_interval_spanning_both() -> None:
+    """Runs are drawn first: a draw of the same run twice is as likely as one of each, so one
+    run's verdict cannot hide behind the other's rounds."""
+    median, low, high = pooled_median([[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]], draws=2000)
+    assert median == 2.0
+    assert (low, high) == (1.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "goal", "expected"),
+    [
+        (1.6, 4.3, 1.5, "missed"),
+        (1.1, 1.4, 1.5, "met"),
+        (1.2, 2.0, 1.5, "cannot tell"),
+        (0.72, 0.80, 0.70, "met"),
+        (0.60, 0.68, 0.70, "missed"),
+        (0.66, 0.74, 0.70, "cannot tell"),
+    ],
+)
+def test_a_verdict_needs_the_whole_interval_on_one_side(
+    low: float, high: float, goal: float, expected: str
+) -> None:
+    assert verdict(low, high, goal) == expected
+
+
+def test_the_report_pools_every_run_and_judges_full() -> None:
+    saved = [
+        (
+            {"commit": "abc1234"},
+            phase({"bare": [3000] * 3, CONTROL: [3000] * 3, "full": [2400] * 3}, "rps"),
+            phase({"bare": [5.0] * 3, CONTROL: [5.0, 4.0, 6.0], "full": [15.0] * 3}, "p99_ms"),
+        )
+        for _ in range(2)
+    ]
+    lines = report(saved, draws=500)
+    assert lines[0] == "Pooled: 2 runs of `make bench` (commits: abc1234 x2)"
+    full_capacity = next(line for line in lines if line.lstrip().startswith("full "))
+    assert full_capacity.split()[1:5] == ["2", "6", "0.80", "0.80-0.80"]
+    assert "Goal: full >= 0.70 x bare throughput -> met (0.80-0.80)" in lines
+    assert "Goal: full p99 <= 1.5 x bare's at half capacity -> missed (3.00-3.00)" in lines
+    control_p99 = [line for line in lines if line.lstrip().startswith(CONTROL)][1]
+    assert control_p99.split()[3] == "1.00"
