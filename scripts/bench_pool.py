@@ -13,10 +13,11 @@ says whether each goal is met, missed, or cannot be told apart from it: met or m
 the whole interval is on one side of the goal. The control's interval should take in 1; when it
 does not, the machine moved the runs more than the pooling allows for.
 
-Pool runs of one commit (the files say which, "+changes" when the working tree differed): the
-script prints the commits it pooled and does not mix them up on its own.
+By default it pools the saved runs of the commit checked out now (the files say which commit
+they measured, "+changes" when the working tree differed from it): runs of other code measure
+other code. `--all` pools every saved run, or name the files; the commits pooled are listed.
 
-Usage: python scripts/bench_pool.py [saved-run.json ...] [--draws 20000]
+Usage: python scripts/bench_pool.py [saved-run.json ...] [--all] [--draws 20000]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import CONTROL, GOALS, SAVED_RUNS, Run, load_runs, meets, round_ratios
+from bench import CONTROL, GOALS, SAVED_RUNS, Run, git_commit, load_runs, meets, round_ratios
 
 PHASE_TITLES = {
     "capacity": "Capacity (closed loop), req/s vs bare",
@@ -106,13 +107,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("files", nargs="*", type=Path, help="saved runs (default: all saved)")
+    parser.add_argument(
+        "files", nargs="*", type=Path, help="saved runs (default: those of the current commit)"
+    )
+    parser.add_argument("--all", action="store_true", help="every saved run, of any commit")
     parser.add_argument("--draws", type=int, default=20_000, help="resamples for the interval")
     args = parser.parse_args()
-    files = args.files or sorted(SAVED_RUNS.glob("*.json"))
-    if not files:
+    saved = [load_runs(path) for path in args.files or sorted(SAVED_RUNS.glob("*.json"))]
+    if not (args.files or args.all):
+        commit = git_commit()
+        others = len(saved)
+        saved = [run for run in saved if run[0].get("commit") == commit]
+        if not saved:
+            sys.exit(
+                f"no saved run of {commit} in {SAVED_RUNS} ({others} of other commits; --all "
+                "pools them): run `make bench` first"
+            )
+    if not saved:
         sys.exit(f"no saved runs in {SAVED_RUNS}: run `make bench` first")
-    for line in report([load_runs(path) for path in files], args.draws):
+    for line in report(saved, args.draws):
         print(line)
 
 
