@@ -89,16 +89,17 @@ def report(saved: list[tuple[dict[str, object], list[Run], list[Run]]], draws: i
             f"{PHASE_TITLES[phase]}; median of all rounds, 95% interval:",
             f"  {'variant':<34}{'runs':>5}{'rounds':>7}{'median':>8}   interval",
         ]
+        pooled = {}
         for variant in variants:
             by_run = ratios_by_run(runs, variant, metric)
-            median, low, high = pooled_median(by_run, draws)
+            median, low, high = pooled[variant] = pooled_median(by_run, draws)
             rounds = sum(len(run) for run in by_run)
             row = f"  {variant:<34}{len(by_run):>5}{rounds:>7}{median:>8.2f}   {low:.2f}-{high:.2f}"
             if variant == CONTROL:
                 row += "   (bare's settings: noise alone)"
             lines.append(row)
-        if full := ratios_by_run(runs, "full", metric):
-            _, low, high = pooled_median(full, draws)
+        if "full" in pooled:
+            _, low, high = pooled["full"]
             lines.append(f"Goal: {what} -> {verdict(low, high, goal)} ({low:.2f}-{high:.2f})")
     return lines
 

@@ -51,6 +51,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext
 
+from faultline.telemetry.otlp_transport import TracebackFreeTransport
+
 _pack_double = struct.Struct("<d").pack
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
@@ -436,7 +438,8 @@ def _slice_pause(seconds: float) -> Callable[[], object] | None:
 class DirectOtlpSpanExporter(OTLPSpanExporter):
     """The OTLP/HTTP span exporter (endpoint, headers, timeout, compression and transport all
     configured as usual, by OTEL_* variables), with batches encoded by `encode_span_batch`, in
-    paced slices (module docstring; `slice_pause_seconds=0` turns the pauses off).
+    paced slices (module docstring; `slice_pause_seconds=0` turns the pauses off), and failed
+    requests' tracebacks dropped (faultline.telemetry.otlp_transport says why).
     Left out of this path: the exporter's own metrics (off unless
     OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED) and its 64 MiB request-size check (a batch of 512
     spans is ~130 KiB)."""
@@ -444,6 +447,7 @@ class DirectOtlpSpanExporter(OTLPSpanExporter):
     def __init__(self, *, slice_pause_seconds: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._between_slices = _slice_pause(slice_pause_seconds)
+        self._client._transport = TracebackFreeTransport(self._client._transport)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -458,11 +462,12 @@ class DirectOtlpSpanExporter(OTLPSpanExporter):
 
 class DirectOtlpLogExporter(OTLPLogExporter):
     """The OTLP/HTTP log exporter, configured as usual, with batches encoded by
-    `encode_log_batch`, in paced slices."""
+    `encode_log_batch`, in paced slices, and failed requests' tracebacks dropped."""
 
     def __init__(self, *, slice_pause_seconds: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._between_slices = _slice_pause(slice_pause_seconds)
+        self._client._transport = TracebackFreeTransport(self._client._transport)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         if self._shutdown:
