@@ -4,14 +4,14 @@ One run cannot judge the p99 goal on a noisy machine: the control (bare-again, b
 a process of its own) has come out anywhere from 0.62x to 2.23x bare's p99 in single rounds, and
 at 1.52x as the median of one whole run (scripts/bench.py). Every `make bench` saves its rounds
 (test-output/bench/, one JSON file per run); this pools the rounds of the runs given (by default
-every saved run) and prints, for each variant, the median of all its rounds' ratios to bare (each
-round's ratio to bare of the same round, as `make bench` computes them) and a 95% interval for
-that median. The interval comes from resampling in two stages, as the runs were made: runs drawn
-with replacement, then rounds drawn with replacement within each run drawn (rounds of one run
-share that run's machine state, so they are not independent of each other). For full it then
-says whether each goal is met, missed, or cannot be told apart from it: met or missed only when
-the whole interval is on one side of the goal. The control's interval should take in 1; when it
-does not, the machine moved the runs more than the pooling allows for.
+those of the commit checked out: see below) and prints, for each variant, the median of all its
+rounds' ratios to bare (each round's ratio to bare of the same round, as `make bench` computes
+them) and a 95% interval for that median. The interval comes from resampling in two stages, as
+the runs were made: runs drawn with replacement, then rounds drawn with replacement within each
+run drawn (rounds of one run share that run's machine state, so they are not independent of each
+other). For full it then says whether each goal is met, missed, or cannot be told apart from
+it: met or missed only when the whole interval is on one side of the goal. The control's interval
+should take in 1; when it does not, the machine moved the runs more than the pooling allows for.
 
 By default it pools the saved runs of the commit checked out now (the files say which commit
 they measured, "+changes" when the working tree differed from it): runs of other code measure
