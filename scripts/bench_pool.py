@@ -89,7 +89,7 @@ def report(saved: list[tuple[dict[str, object], list[Run], list[Run]]], draws: i
             f"{PHASE_TITLES[phase]}; median of all rounds, 95% interval:",
             f"  {'variant':<34}{'runs':>5}{'rounds':>7}{'median':>8}   interval",
         ]
-        pooled = {}
+        pooled: dict[str, tuple[float, float, float]] = {}
         for variant in variants:
             by_run = ratios_by_run(runs, variant, metric)
             median, low, high = pooled[variant] = pooled_median(by_run, draws)
