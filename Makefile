@@ -47,7 +47,7 @@ bench: install ## What telemetry costs: bare vs full API under wrk, interleaved 
 	@scripts/ensure-tools.sh
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-bench-pool: install ## The goals judged over the saved make bench runs of this commit (BENCH_POOL_ARGS=--all: every run); median of all rounds, 95% interval
+bench-pool: install ## The goals judged over the saved make bench runs of this commit (BENCH_POOL_ARGS=--all: every run; --recorded: the committed runs the README quotes); median of all rounds, 95% interval
 	$(BIN)/python scripts/bench_pool.py $(BENCH_POOL_ARGS)
 
 bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~5 min)

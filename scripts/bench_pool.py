@@ -16,8 +16,10 @@ should take in 1; when it does not, the machine moved the runs more than the poo
 By default it pools the saved runs of the commit checked out now (the files say which commit
 they measured, "+changes" when the working tree differed from it): runs of other code measure
 other code. `--all` pools every saved run, or name the files; the commits pooled are listed.
+`--recorded` pools the runs committed in scripts/bench-runs/, which the README's figures come
+from (scripts/render_docs.py renders them from those files, with `pool` below).
 
-Usage: python scripts/bench_pool.py [saved-run.json ...] [--all] [--draws 20000]
+Usage: python scripts/bench_pool.py [saved-run.json ...] [--all | --recorded] [--draws 20000]
 """
 
 from __future__ import annotations
@@ -27,12 +29,26 @@ import random
 import statistics
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import CONTROL, GOALS, SAVED_RUNS, Run, git_commit, load_runs, meets, round_ratios
+from bench import (
+    CONTROL,
+    GOALS,
+    RECORDED_RUNS,
+    SAVED_RUNS,
+    Run,
+    git_commit,
+    load_runs,
+    meets,
+    round_ratios,
+)
 
+# One saved run as bench.load_runs reads it: (what it ran on, capacity runs, fixed-rate runs).
+SavedRun = tuple[dict[str, object], list[Run], list[Run]]
+DRAWS = 20_000  # resamples for each interval; seeded, so the same runs print the same figures
 PHASE_TITLES = {
     "capacity": "Capacity (closed loop), req/s vs bare",
     "fixed": "Fixed rate (half of bare's capacity), p99 vs bare",
@@ -68,40 +84,71 @@ def verdict(low: float, high: float, goal: float) -> str:
     return "cannot tell"
 
 
-def report(saved: list[tuple[dict[str, object], list[Run], list[Run]]], draws: int) -> list[str]:
-    """The lines `make bench-pool` prints for these saved runs."""
-    commits = Counter(str(about.get("commit", "unknown")) for about, _, _ in saved)
-    lines = [
-        f"Pooled: {len(saved)} runs of `make bench` (commits: "
-        + ", ".join(f"{commit} x{n}" for commit, n in commits.most_common())
-        + ")"
-    ]
+@dataclass(frozen=True)
+class Pooled:
+    """One variant's ratios to bare in one phase, pooled over runs."""
+
+    runs: int
+    rounds: int
+    median: float
+    low: float  # the 95% interval for the median
+    high: float
+
+
+def pool(saved: list[SavedRun], draws: int) -> dict[str, dict[str, Pooled]]:
+    """Each phase's variants (bare left out: it is what the ratios are to), pooled, in the order
+    the runs name them."""
     phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
-    for phase, metric, what, goal in GOALS:
+    pooled: dict[str, dict[str, Pooled]] = {}
+    for phase, metric, _, _ in GOALS:
         runs = [one for one in phases[phase] if one]
-        variants = list(
-            dict.fromkeys(r.variant for one in runs for r in one if r.variant != "bare")
-        )
-        if not variants:
+        variants = dict.fromkeys(r.variant for one in runs for r in one if r.variant != "bare")
+        pooled[phase] = {}
+        for variant in variants:
+            by_run = ratios_by_run(runs, variant, metric)
+            median, low, high = pooled_median(by_run, draws)
+            rounds = sum(len(run) for run in by_run)
+            pooled[phase][variant] = Pooled(len(by_run), rounds, median, low, high)
+    return pooled
+
+
+def commits_pooled(saved: list[SavedRun]) -> str:
+    """The commits measured, most runs first: "abc1234 x3, def5678 x1"."""
+    commits = Counter(str(about.get("commit", "unknown")) for about, _, _ in saved)
+    return ", ".join(f"{commit} x{n}" for commit, n in commits.most_common())
+
+
+def report(saved: list[SavedRun], draws: int) -> list[str]:
+    """The lines `make bench-pool` prints for these saved runs."""
+    lines = [f"Pooled: {len(saved)} runs of `make bench` (commits: {commits_pooled(saved)})"]
+    pooled = pool(saved, draws)
+    for phase, _, what, goal in GOALS:
+        if not pooled[phase]:
             continue
         lines += [
             "",
             f"{PHASE_TITLES[phase]}; median of all rounds, 95% interval:",
             f"  {'variant':<34}{'runs':>5}{'rounds':>7}{'median':>8}   interval",
         ]
-        pooled: dict[str, tuple[float, float, float]] = {}
-        for variant in variants:
-            by_run = ratios_by_run(runs, variant, metric)
-            median, low, high = pooled[variant] = pooled_median(by_run, draws)
-            rounds = sum(len(run) for run in by_run)
-            row = f"  {variant:<34}{len(by_run):>5}{rounds:>7}{median:>8.2f}   {low:.2f}-{high:.2f}"
+        for variant, p in pooled[phase].items():
+            row = (
+                f"  {variant:<34}{p.runs:>5}{p.rounds:>7}{p.median:>8.2f}"
+                f"   {p.low:.2f}-{p.high:.2f}"
+            )
             if variant == CONTROL:
                 row += "   (bare's settings: noise alone)"
             lines.append(row)
-        if "full" in pooled:
-            _, low, high = pooled["full"]
-            lines.append(f"Goal: {what} -> {verdict(low, high, goal)} ({low:.2f}-{high:.2f})")
+        if full := pooled[phase].get("full"):
+            lines.append(
+                f"Goal: {what} -> {verdict(full.low, full.high, goal)} "
+                f"({full.low:.2f}-{full.high:.2f})"
+            )
     return lines
+
+
+def recorded_runs() -> list[Path]:
+    """The committed runs the README's pooled figures come from."""
+    return sorted(RECORDED_RUNS.glob("*.json"))
 
 
 def main() -> None:
@@ -111,9 +158,19 @@ def main() -> None:
     parser.add_argument(
         "files", nargs="*", type=Path, help="saved runs (default: those of the current commit)"
     )
-    parser.add_argument("--all", action="store_true", help="every saved run, of any commit")
-    parser.add_argument("--draws", type=int, default=20_000, help="resamples for the interval")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument("--all", action="store_true", help="every saved run, of any commit")
+    runs.add_argument(
+        "--recorded",
+        action="store_true",
+        help="the runs the README quotes, committed in scripts/bench-runs/",
+    )
+    parser.add_argument("--draws", type=int, default=DRAWS, help="resamples for the interval")
     args = parser.parse_args()
+    if args.recorded:
+        args.files = recorded_runs()
+        if not args.files:
+            sys.exit(f"no recorded runs in {RECORDED_RUNS}")
     saved = [load_runs(path) for path in args.files or sorted(SAVED_RUNS.glob("*.json"))]
     if not (args.files or args.all):
         commit = git_commit()

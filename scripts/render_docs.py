@@ -9,9 +9,24 @@ Sections live between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` m
 from __future__ import annotations
 
 import re
+import statistics
 import sys
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
+from bench import CONTROL, GOALS, Run, load_runs
+from bench_pool import (
+    DRAWS,
+    Pooled,
+    SavedRun,
+    commits_pooled,
+    pool,
+    ratios_by_run,
+    recorded_runs,
+    report,
+    verdict,
+)
 from faultline.faults.catalogue import CATALOGUE
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -48,7 +63,135 @@ def contract_table() -> str:
     return "\n".join(rows)
 
 
-SECTIONS = {"faults": fault_table, "contract": contract_table}
+@cache
+def recorded_pool() -> tuple[list[SavedRun], dict[str, dict[str, Pooled]]]:
+    """The committed `make bench` runs (scripts/bench-runs/) and their pooled ratios."""
+    saved = [load_runs(path) for path in recorded_runs()]
+    if not saved:
+        raise SystemExit("no recorded make bench runs in scripts/bench-runs/")
+    return saved, pool(saved, DRAWS)
+
+
+def bench_goals_table() -> str:
+    """The goals' verdicts over the recorded runs, as `make bench-pool --recorded` judges them."""
+    saved, pooled = recorded_pool()
+    phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
+    rows = [
+        f"{len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}):",
+        "",
+        "| goal | full: median of every round's ratio to bare (95% interval) | verdict "
+        "| one run's median, lowest to highest | the control: bare's settings again |",
+        "|---|---|---|---|---|",
+    ]
+    for phase, metric, what, goal in GOALS:
+        full, control = pooled[phase]["full"], pooled[phase][CONTROL]
+        per_run = [statistics.median(run) for run in ratios_by_run(phases[phase], "full", metric)]
+        rows.append(
+            f"| `{what}` | {full.median:.2f} ({full.low:.2f}-{full.high:.2f}; "
+            f"{full.rounds} rounds) "
+            f"| {verdict(full.low, full.high, goal)} | {min(per_run):.2f}-{max(per_run):.2f} "
+            f"| {control.median:.2f} ({control.low:.2f}-{control.high:.2f}) |"
+        )
+    return "\n".join(rows)
+
+
+def bench_cpu_table() -> str:
+    """CPU per request at capacity and at the fixed rate, and how busy that made the API's core
+    at the fixed rate (CPU per request x requests per second), over the recorded runs: the range
+    of the runs' medians."""
+    saved, _ = recorded_pool()
+
+    def spread(values: list[float], fmt: str, unit: str = "") -> str:
+        low, high, median = min(values), max(values), statistics.median(values)
+        return f"{low:{fmt}}-{high:{fmt}}{unit} (median {median:{fmt}}{unit})"
+
+    def per_run(rows: list[Run], variant: str, figure: Callable[[Run], float]) -> float:
+        return statistics.median(figure(r) for r in rows if r.variant == variant)
+
+    rows = [
+        "| variant | CPU us per request at capacity | at the fixed rate "
+        "| fixed rate / capacity | the API's core busy at the fixed rate "
+        "| failed requests, cache reads fallen back to PostgreSQL (every round) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant in dict.fromkeys(r.variant for _, capacity, _ in saved for r in capacity):
+        both = [
+            (c, f)
+            for _, c, f in saved
+            if variant in {r.variant for r in c} and variant in {r.variant for r in f}
+        ]
+        at_capacity = [per_run(c, variant, lambda r: r.cpu_us) for c, _ in both]
+        at_fixed = [per_run(f, variant, lambda r: r.cpu_us) for _, f in both]
+        busy = [per_run(f, variant, lambda r: r.cpu_us * r.rps / 1e4) for _, f in both]
+        every_round = [r for _, c, f in saved for r in c + f if r.variant == variant]
+        rows.append(
+            f"| {variant} | {spread(at_capacity, '.0f')} | {spread(at_fixed, '.0f')} "
+            f"| {spread([f / c for f, c in zip(at_fixed, at_capacity, strict=True)], '.2f')} "
+            f"| {spread(busy, '.0f', '%')} | {sum(r.errors for r in every_round)}, "
+            f"{sum(r.cache_errors for r in every_round)} |"
+        )
+    return "\n".join(rows)
+
+
+def queueing_figures(paced: list[Run]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """One run's fixed-rate rounds, each variant against bare of the same round: what queueing
+    alone predicts from how busy each kept the API's core, (1 - bare's busy) / (1 - its busy)
+    (the ratio of an M/M/1 queue's waits at those utilisations), the p50 and p99 ratios measured,
+    and the variant's own p99 / p50 (how wide its tail is)."""
+    figures: dict[str, list[tuple[float, float, float, float]]] = {}
+    for round_no in sorted({r.round_no for r in paced}):
+        rows = {r.variant: r for r in paced if r.round_no == round_no}
+        bare = rows["bare"]
+        bare_busy = bare.cpu_us * bare.rps / 1e6
+        for variant, r in rows.items():
+            idle = max(1 - r.cpu_us * r.rps / 1e6, 1e-3)  # a saturated core predicts 1000x
+            figures.setdefault(variant, []).append(
+                (
+                    (1 - bare_busy) / idle,
+                    r.p50_ms / bare.p50_ms,
+                    r.p99_ms / bare.p99_ms,
+                    r.p99_ms / r.p50_ms,
+                )
+            )
+    return figures
+
+
+def bench_queueing_table() -> str:
+    """`queueing_figures` over every recorded round: the medians."""
+    saved, _ = recorded_pool()
+    figures: dict[str, list[tuple[float, float, float, float]]] = {}
+    for _, _, paced in saved:
+        for variant, per_round in queueing_figures(paced).items():
+            figures.setdefault(variant, []).extend(per_round)
+    rows = [
+        "| variant | rounds | queueing predicts (x bare) | p50 measured (x bare) "
+        "| p99 measured (x bare) | its own p99 / p50 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for variant, per_round in figures.items():
+        medians = [statistics.median(f[i] for f in per_round) for i in range(4)]
+        rows.append(
+            f"| {variant} | {len(per_round)} | "
+            + " | ".join(f"{m:.2f}" for m in medians[:3])
+            + f" | {medians[3]:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def bench_pool_output() -> str:
+    """What `make bench-pool BENCH_POOL_ARGS=--recorded` prints."""
+    saved, _ = recorded_pool()
+    return "\n".join(["```", *report(saved, DRAWS), "```"])
+
+
+SECTIONS = {
+    "faults": fault_table,
+    "contract": contract_table,
+    "bench-goals": bench_goals_table,
+    "bench-cpu": bench_cpu_table,
+    "bench-queueing": bench_queueing_table,
+    "bench-pool": bench_pool_output,
+}
 
 
 def render(text: str) -> str:

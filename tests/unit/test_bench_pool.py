@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench import CONTROL, Run, load_runs, save_runs  # noqa: E402
-from bench_pool import pooled_median, report, verdict  # noqa: E402
+from bench_pool import Pooled, pool, pooled_median, recorded_runs, report, verdict  # noqa: E402
+from render_docs import queueing_figures  # noqa: E402
 
 
 def phase(values: dict[str, list[float]], metric: str) -> list[Run]:
@@ -83,3 +84,47 @@ def test_the_report_pools_every_run_and_judges_full() -> None:
     assert "Goal: full p99 <= 1.5 x bare's at half capacity -> missed (3.00-3.00)" in lines
     control_p99 = [line for line in lines if line.lstrip().startswith(CONTROL)][1]
     assert control_p99.split()[3] == "1.00"
+
+
+def test_pooling_counts_only_the_runs_that_measured_a_variant() -> None:
+    """A capacity-only run (`--no-fixed-rate`) adds its rounds to capacity and nothing to the
+    fixed rate; a variant one run left out is pooled over the runs that have it."""
+    full_run = (
+        {"commit": "abc1234"},
+        phase({"bare": [3000] * 3, "full": [2400] * 3}, "rps"),
+        phase({"bare": [5.0] * 3, "full": [10.0] * 3}, "p99_ms"),
+    )
+    capacity_only = (
+        {"commit": "abc1234"},
+        phase({"bare": [3000] * 2, "full": [2100] * 2, CONTROL: [3000] * 2}, "rps"),
+        [],
+    )
+    pooled = pool([full_run, capacity_only], draws=500)
+    assert pooled["capacity"]["full"] == Pooled(runs=2, rounds=5, median=0.8, low=0.7, high=0.8)
+    assert pooled["capacity"][CONTROL] == Pooled(runs=1, rounds=2, median=1.0, low=1.0, high=1.0)
+    assert pooled["fixed"] == {"full": Pooled(runs=1, rounds=3, median=2.0, low=2.0, high=2.0)}
+    assert "bare" not in pooled["capacity"]
+
+
+def test_the_recorded_runs_pool_with_every_goal_judged() -> None:
+    """The committed runs the README's figures are rendered from: each has bare, full and the
+    control in both phases, so every goal has a verdict and a control beside it."""
+    saved = [load_runs(path) for path in recorded_runs()]
+    assert saved, "no runs in scripts/bench-runs/"
+    for about, capacity, paced in saved:
+        for phase_runs in (capacity, paced):
+            assert {"bare", "full", CONTROL} <= {r.variant for r in phase_runs}, about
+    lines = report(saved, draws=200)
+    assert sum(line.startswith("Goal: ") for line in lines) == 2
+
+
+def test_queueing_predicts_from_how_busy_each_variant_kept_the_core() -> None:
+    """bare at 500 req/s x 1,000 us is 50% busy, full at 500 x 1,500 us 75%: an M/M/1 queue's
+    waits at those utilisations are 0.5 / 0.25 = 2x; measured ratios and full's own tail beside."""
+    paced = [
+        Run("bare", rps=500, p50_ms=2.0, p99_ms=10.0, errors=0, cpu_us=1000),
+        Run("full", rps=500, p50_ms=4.0, p99_ms=40.0, errors=0, cpu_us=1500),
+    ]
+    figures = queueing_figures(paced)
+    assert figures["bare"] == [(1.0, 1.0, 1.0, 5.0)]
+    assert figures["full"] == [(2.0, 2.0, 4.0, 10.0)]
