@@ -394,6 +394,15 @@ def load_runs(path: Path) -> tuple[dict[str, object], list[Run], list[Run]]:
     return record, capacity, paced
 
 
+def machine_boot() -> str:
+    """The kernel's boot id, shortened: runs with the same one ran on the same machine, booted
+    once (two machines of one kind are otherwise indistinguishable from inside)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return "unknown"
+
+
 def git_commit() -> str:
     """The commit measured, with "+changes" when the working tree differs from it."""
 
@@ -508,6 +517,7 @@ def main() -> None:
         capacity,
         paced,
         commit=git_commit(),
+        machine_boot=machine_boot(),
         finished=finished.isoformat(timespec="seconds"),
         placement=placement,
         target_rps=round(target_rps, 1),

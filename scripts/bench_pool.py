@@ -118,9 +118,19 @@ def commits_pooled(saved: list[SavedRun]) -> str:
     return ", ".join(f"{commit} x{n}" for commit, n in commits.most_common())
 
 
+def machines_pooled(saved: list[SavedRun]) -> str:
+    """How many machines the runs ran on, told apart by boot id (runs saved before the id was
+    recorded count as one more, "unrecorded")."""
+    boots = Counter(str(about.get("machine_boot", "unrecorded")) for about, _, _ in saved)
+    return ", ".join(f"{boot} x{n}" for boot, n in boots.most_common())
+
+
 def report(saved: list[SavedRun], draws: int) -> list[str]:
     """The lines `make bench-pool` prints for these saved runs."""
-    lines = [f"Pooled: {len(saved)} runs of `make bench` (commits: {commits_pooled(saved)})"]
+    lines = [
+        f"Pooled: {len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}; "
+        f"machines by boot id: {machines_pooled(saved)})"
+    ]
     pooled = pool(saved, draws)
     for phase, _, what, goal in GOALS:
         if not pooled[phase]:

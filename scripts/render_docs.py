@@ -21,6 +21,7 @@ from bench_pool import (
     Pooled,
     SavedRun,
     commits_pooled,
+    machines_pooled,
     pool,
     ratios_by_run,
     recorded_runs,
@@ -77,7 +78,8 @@ def bench_goals_table() -> str:
     saved, pooled = recorded_pool()
     phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
     rows = [
-        f"{len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}):",
+        f"{len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}; "
+        f"machines by boot id: {machines_pooled(saved)}):",
         "",
         "| goal | full: median of every round's ratio to bare (95% interval) | verdict "
         "| one run's median, lowest to highest | the control: bare's settings again |",

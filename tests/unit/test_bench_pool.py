@@ -5,6 +5,7 @@ scripts/bench.py records and saves them."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import CONTROL, Run, load_runs, save_runs  # noqa: E402
+from bench import CONTROL, Run, load_runs, machine_boot, save_runs  # noqa: E402
 from bench_pool import Pooled, pool, pooled_median, recorded_runs, report, verdict  # noqa: E402
 from render_docs import queueing_figures  # noqa: E402
 
@@ -70,14 +71,17 @@ def test_a_verdict_needs_the_whole_interval_on_one_side(
 def test_the_report_pools_every_run_and_judges_full() -> None:
     saved = [
         (
-            {"commit": "abc1234"},
+            {"commit": "abc1234", **({"machine_boot": boot} if boot else {})},
             phase({"bare": [3000] * 3, CONTROL: [3000] * 3, "full": [2400] * 3}, "rps"),
             phase({"bare": [5.0] * 3, CONTROL: [5.0, 4.0, 6.0], "full": [15.0] * 3}, "p99_ms"),
         )
-        for _ in range(2)
+        for boot in ("4665fe72", "")
     ]
     lines = report(saved, draws=500)
-    assert lines[0] == "Pooled: 2 runs of `make bench` (commits: abc1234 x2)"
+    assert lines[0] == (
+        "Pooled: 2 runs of `make bench` (commits: abc1234 x2; "
+        "machines by boot id: 4665fe72 x1, unrecorded x1)"
+    )
     full_capacity = next(line for line in lines if line.lstrip().startswith("full "))
     assert full_capacity.split()[1:5] == ["2", "6", "0.80", "0.80-0.80"]
     assert "Goal: full >= 0.70 x bare throughput -> met (0.80-0.80)" in lines
@@ -128,3 +132,10 @@ def test_queueing_predicts_from_how_busy_each_variant_kept_the_core() -> None:
     figures = queueing_figures(paced)
     assert figures["bare"] == [(1.0, 1.0, 1.0, 5.0)]
     assert figures["full"] == [(2.0, 2.0, 4.0, 10.0)]
+
+
+def test_a_run_records_which_machine_boot_it_ran_on() -> None:
+    """The kernel's boot id, shortened: the same within one boot, so runs of one machine match."""
+    boot = machine_boot()
+    assert re.fullmatch(r"[0-9a-f]{8}", boot), boot
+    assert machine_boot() == boot
