@@ -73,66 +73,89 @@ def recorded_pool() -> tuple[list[SavedRun], dict[str, dict[str, Pooled]]]:
     return saved, pool(saved, DRAWS)
 
 
+def by_machine(saved: list[SavedRun]) -> dict[str, list[SavedRun]]:
+    """The runs grouped by the machine they ran on (its boot id; "unrecorded" for runs saved
+    before bench.py recorded it), in the order the runs were made."""
+    groups: dict[str, list[SavedRun]] = {}
+    for run in saved:
+        groups.setdefault(str(run[0].get("machine_boot", "unrecorded")), []).append(run)
+    return groups
+
+
 def bench_goals_table() -> str:
-    """The goals' verdicts over the recorded runs, as `make bench-pool --recorded` judges them."""
-    saved, pooled = recorded_pool()
-    phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
+    """The goals' verdicts over the recorded runs, as `make bench-pool --recorded` judges them:
+    every run pooled, then, when the runs came from more than one machine, each machine's."""
+    saved, pooled_all = recorded_pool()
+    groups = by_machine(saved)
+    pools = [(f"all {len(saved)}", saved, pooled_all)]
+    if len(groups) > 1:
+        for boot, runs in groups.items():
+            day = str(runs[0][0].get("finished", ""))[:10]
+            pools.append((f"{len(runs)}: machine `{boot}`, {day}", runs, pool(runs, DRAWS)))
     rows = [
         f"{len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}; "
         f"machines by boot id: {machines_pooled(saved)}):",
         "",
-        "| goal | full: median of every round's ratio to bare (95% interval) | verdict "
+        "| goal | runs | full: median of every round's ratio to bare (95% interval) | verdict "
         "| one run's median, lowest to highest | the control: bare's settings again |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for phase, metric, what, goal in GOALS:
-        full, control = pooled[phase]["full"], pooled[phase][CONTROL]
-        per_run = [statistics.median(run) for run in ratios_by_run(phases[phase], "full", metric)]
-        rows.append(
-            f"| `{what}` | {full.median:.2f} ({full.low:.2f}-{full.high:.2f}; "
-            f"{full.rounds} rounds) "
-            f"| {verdict(full.low, full.high, goal)} | {min(per_run):.2f}-{max(per_run):.2f} "
-            f"| {control.median:.2f} ({control.low:.2f}-{control.high:.2f}) |"
-        )
+        for label, runs, pooled in pools:
+            full, control = pooled[phase]["full"], pooled[phase][CONTROL]
+            phase_runs = [c if phase == "capacity" else f for _, c, f in runs]
+            per_run = [statistics.median(r) for r in ratios_by_run(phase_runs, "full", metric)]
+            rows.append(
+                f"| `{what}` | {label} | {full.median:.2f} ({full.low:.2f}-{full.high:.2f}; "
+                f"{full.rounds} rounds) | {verdict(full.low, full.high, goal)} "
+                f"| {min(per_run):.2f}-{max(per_run):.2f} "
+                f"| {control.median:.2f} ({control.low:.2f}-{control.high:.2f}) |"
+            )
     return "\n".join(rows)
 
 
 def bench_cpu_table() -> str:
     """CPU per request at capacity and at the fixed rate, and how busy that made the API's core
     at the fixed rate (CPU per request x requests per second), over the recorded runs: the range
-    of the runs' medians."""
+    of the runs' medians, machine by machine (a slower machine's microseconds are its own)."""
     saved, _ = recorded_pool()
+    rows = [
+        "| machine (runs) | variant | CPU us per request at capacity | at the fixed rate "
+        "| fixed rate / capacity | the API's core busy at the fixed rate "
+        "| failed requests, cache reads fallen back to PostgreSQL (every round) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for boot, runs in by_machine(saved).items():
+        for variant in dict.fromkeys(r.variant for _, capacity, _ in runs for r in capacity):
+            rows.append(f"| `{boot}` ({len(runs)}) | {variant} | {cpu_figures(runs, variant)} |")
+    return "\n".join(rows)
+
+
+def cpu_figures(saved: list[SavedRun], variant: str) -> str:
+    """`bench_cpu_table`'s figures for one variant over these runs."""
 
     def spread(values: list[float], fmt: str, unit: str = "") -> str:
         low, high, median = min(values), max(values), statistics.median(values)
         return f"{low:{fmt}}-{high:{fmt}}{unit} (median {median:{fmt}}{unit})"
 
-    def per_run(rows: list[Run], variant: str, figure: Callable[[Run], float]) -> float:
+    def per_run(rows: list[Run], figure: Callable[[Run], float]) -> float:
         return statistics.median(figure(r) for r in rows if r.variant == variant)
 
-    rows = [
-        "| variant | CPU us per request at capacity | at the fixed rate "
-        "| fixed rate / capacity | the API's core busy at the fixed rate "
-        "| failed requests, cache reads fallen back to PostgreSQL (every round) |",
-        "|---|---|---|---|---|---|",
+    both = [
+        (c, f)
+        for _, c, f in saved
+        if variant in {r.variant for r in c} and variant in {r.variant for r in f}
     ]
-    for variant in dict.fromkeys(r.variant for _, capacity, _ in saved for r in capacity):
-        both = [
-            (c, f)
-            for _, c, f in saved
-            if variant in {r.variant for r in c} and variant in {r.variant for r in f}
-        ]
-        at_capacity = [per_run(c, variant, lambda r: r.cpu_us) for c, _ in both]
-        at_fixed = [per_run(f, variant, lambda r: r.cpu_us) for _, f in both]
-        busy = [per_run(f, variant, lambda r: r.cpu_us * r.rps / 1e4) for _, f in both]
-        every_round = [r for _, c, f in saved for r in c + f if r.variant == variant]
-        rows.append(
-            f"| {variant} | {spread(at_capacity, '.0f')} | {spread(at_fixed, '.0f')} "
-            f"| {spread([f / c for f, c in zip(at_fixed, at_capacity, strict=True)], '.2f')} "
-            f"| {spread(busy, '.0f', '%')} | {sum(r.errors for r in every_round)}, "
-            f"{sum(r.cache_errors for r in every_round)} |"
-        )
-    return "\n".join(rows)
+    at_capacity = [per_run(c, lambda r: r.cpu_us) for c, _ in both]
+    at_fixed = [per_run(f, lambda r: r.cpu_us) for _, f in both]
+    busy = [per_run(f, lambda r: r.cpu_us * r.rps / 1e4) for _, f in both]
+    every_round = [r for _, c, f in saved for r in c + f if r.variant == variant]
+    return (
+        f"{spread(at_capacity, '.0f')} | {spread(at_fixed, '.0f')} "
+        f"| {spread([f / c for f, c in zip(at_fixed, at_capacity, strict=True)], '.2f')} "
+        f"| {spread(busy, '.0f', '%')} | {sum(r.errors for r in every_round)}, "
+        f"{sum(r.cache_errors for r in every_round)}"
+    )
 
 
 def queueing_figures(paced: list[Run]) -> dict[str, list[tuple[float, float, float, float]]]:
@@ -159,24 +182,25 @@ def queueing_figures(paced: list[Run]) -> dict[str, list[tuple[float, float, flo
 
 
 def bench_queueing_table() -> str:
-    """`queueing_figures` over every recorded round: the medians."""
+    """`queueing_figures` over every recorded round, machine by machine: the medians."""
     saved, _ = recorded_pool()
-    figures: dict[str, list[tuple[float, float, float, float]]] = {}
-    for _, _, paced in saved:
-        for variant, per_round in queueing_figures(paced).items():
-            figures.setdefault(variant, []).extend(per_round)
     rows = [
-        "| variant | rounds | queueing predicts (x bare) | p50 measured (x bare) "
+        "| machine | variant | rounds | queueing predicts (x bare) | p50 measured (x bare) "
         "| p99 measured (x bare) | its own p99 / p50 |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
-    for variant, per_round in figures.items():
-        medians = [statistics.median(f[i] for f in per_round) for i in range(4)]
-        rows.append(
-            f"| {variant} | {len(per_round)} | "
-            + " | ".join(f"{m:.2f}" for m in medians[:3])
-            + f" | {medians[3]:.1f} |"
-        )
+    for boot, runs in by_machine(saved).items():
+        figures: dict[str, list[tuple[float, float, float, float]]] = {}
+        for _, _, paced in runs:
+            for variant, per_round in queueing_figures(paced).items():
+                figures.setdefault(variant, []).extend(per_round)
+        for variant, per_round in figures.items():
+            medians = [statistics.median(f[i] for f in per_round) for i in range(4)]
+            rows.append(
+                f"| `{boot}` | {variant} | {len(per_round)} | "
+                + " | ".join(f"{m:.2f}" for m in medians[:3])
+                + f" | {medians[3]:.1f} |"
+            )
     return "\n".join(rows)
 
 
