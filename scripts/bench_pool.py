@@ -95,13 +95,26 @@ class Pooled:
     high: float
 
 
+def phase_runs(saved: list[SavedRun], phase: str) -> list[list[Run]]:
+    """Each saved run's rounds of one phase ("capacity" or "fixed")."""
+    return [capacity if phase == "capacity" else paced for _, capacity, paced in saved]
+
+
+def by_machine(saved: list[SavedRun]) -> dict[str, list[SavedRun]]:
+    """The runs grouped by the machine they ran on, told apart by boot id ("unrecorded" for runs
+    saved before bench.py recorded it), in the order the runs were made."""
+    groups: dict[str, list[SavedRun]] = {}
+    for run in saved:
+        groups.setdefault(str(run[0].get("machine_boot", "unrecorded")), []).append(run)
+    return groups
+
+
 def pool(saved: list[SavedRun], draws: int) -> dict[str, dict[str, Pooled]]:
     """Each phase's variants (bare left out: it is what the ratios are to), pooled, in the order
     the runs name them."""
-    phases = {"capacity": [c for _, c, _ in saved], "fixed": [p for _, _, p in saved]}
     pooled: dict[str, dict[str, Pooled]] = {}
     for phase, metric, _, _ in GOALS:
-        runs = [one for one in phases[phase] if one]
+        runs = [one for one in phase_runs(saved, phase) if one]
         variants = dict.fromkeys(r.variant for one in runs for r in one if r.variant != "bare")
         pooled[phase] = {}
         for variant in variants:
@@ -119,10 +132,9 @@ def commits_pooled(saved: list[SavedRun]) -> str:
 
 
 def machines_pooled(saved: list[SavedRun]) -> str:
-    """How many machines the runs ran on, told apart by boot id (runs saved before the id was
-    recorded count as one more, "unrecorded")."""
-    boots = Counter(str(about.get("machine_boot", "unrecorded")) for about, _, _ in saved)
-    return ", ".join(f"{boot} x{n}" for boot, n in boots.most_common())
+    """The machines the runs ran on (`by_machine`), most runs first: "4665fe72 x3, ..."."""
+    machines = sorted(by_machine(saved).items(), key=lambda item: len(item[1]), reverse=True)
+    return ", ".join(f"{boot} x{len(runs)}" for boot, runs in machines)
 
 
 def report(saved: list[SavedRun], draws: int) -> list[str]:

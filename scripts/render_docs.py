@@ -20,8 +20,10 @@ from bench_pool import (
     DRAWS,
     Pooled,
     SavedRun,
+    by_machine,
     commits_pooled,
     machines_pooled,
+    phase_runs,
     pool,
     ratios_by_run,
     recorded_runs,
@@ -73,15 +75,6 @@ def recorded_pool() -> tuple[list[SavedRun], dict[str, dict[str, Pooled]]]:
     return saved, pool(saved, DRAWS)
 
 
-def by_machine(saved: list[SavedRun]) -> dict[str, list[SavedRun]]:
-    """The runs grouped by the machine they ran on (its boot id; "unrecorded" for runs saved
-    before bench.py recorded it), in the order the runs were made."""
-    groups: dict[str, list[SavedRun]] = {}
-    for run in saved:
-        groups.setdefault(str(run[0].get("machine_boot", "unrecorded")), []).append(run)
-    return groups
-
-
 def bench_goals_table() -> str:
     """The goals' verdicts over the recorded runs, as `make bench-pool --recorded` judges them:
     every run pooled, then, when the runs came from more than one machine, each machine's."""
@@ -103,8 +96,8 @@ def bench_goals_table() -> str:
     for phase, metric, what, goal in GOALS:
         for label, runs, pooled in pools:
             full, control = pooled[phase]["full"], pooled[phase][CONTROL]
-            phase_runs = [c if phase == "capacity" else f for _, c, f in runs]
-            per_run = [statistics.median(r) for r in ratios_by_run(phase_runs, "full", metric)]
+            by_run = ratios_by_run(phase_runs(runs, phase), "full", metric)
+            per_run = [statistics.median(r) for r in by_run]
             rows.append(
                 f"| `{what}` | {label} | {full.median:.2f} ({full.low:.2f}-{full.high:.2f}; "
                 f"{full.rounds} rounds) | {verdict(full.low, full.high, goal)} "
