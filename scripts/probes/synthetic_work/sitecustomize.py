@@ -17,7 +17,8 @@ e.g. (from the repository's root; the path must be absolute)
   bare+PYTHONPATH=$PWD/scripts/probes/synthetic_work+SYNTHETIC_EVERY_US=186"
 
 A variant's CPU per request in the same run says whether the settings matched full's (they are
-wall-clock times, so a slower machine needs larger ones). Health probes and /metrics get none.
+wall-clock times, so a slower machine needs larger ones). Scrapes and health probes get none
+(the paths that get no span either: server_span.UNTRACED_PATHS).
 What it found is in the README ("Why the p99 target is missed, with the figures").
 """
 
@@ -43,11 +44,12 @@ def busy_wait(seconds: float) -> None:
 def install() -> None:
     """Wrap the API's outermost request middleware with the synthetic work."""
     import faultline.middleware as middleware
+    from faultline.telemetry.server_span import UNTRACED_PATHS
 
     inner = middleware.RequestContextMiddleware.__call__
 
     async def with_synthetic_work(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(("/health", "/metrics")):
+        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
             await inner(self, scope, receive, send)
             return
         extra = EXTRA if EXTRA and random.random() < 1 / ONE_IN else 0.0
