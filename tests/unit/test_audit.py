@@ -1,0 +1,71 @@
+"""How `make audit` (scripts/audit.py) judges a pin when pip-audit could not: from PyPI's project
+JSON, which speaks for the project's latest release only. A pin that is not that release must come
+out unchecked, never clean; a lock with unchecked pins must come out partial, never clean."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from audit import LOCKS, judge_from_project_json, read_pins, summarise  # noqa: E402
+
+# Trimmed from https://pypi.org/pypi/ecdsa/json as served on 2026-12-02: the latest release has
+# two known vulnerabilities (the Minerva timing attack, unfixed upstream); the third entry is
+# made up to stand for an advisory PyPI marks as withdrawn.
+ECDSA: dict[str, Any] = {
+    "info": {"version": "0.19.2"},
+    "vulnerabilities": [
+        {"id": "PYSEC-2026-1325", "fixed_in": [], "withdrawn": None},
+        {"id": "GHSA-wj6h-64fc-37mp", "fixed_in": [], "withdrawn": None},
+        {"id": "GHSA-made-up-withdrawn", "fixed_in": [], "withdrawn": "2026-01-01T00:00:00Z"},
+    ],
+}
+
+
+def test_a_pin_that_is_the_latest_release_gets_its_known_vulnerabilities() -> None:
+    assert judge_from_project_json("0.19.2", ECDSA) == {
+        "vulns": ["PYSEC-2026-1325", "GHSA-wj6h-64fc-37mp"]
+    }
+    clean = {"info": {"version": "1.0"}, "vulnerabilities": []}
+    assert judge_from_project_json("1.0", clean) == {"vulns": []}
+
+
+def test_an_older_pin_is_unchecked_not_clean() -> None:
+    # Even with nothing listed for the latest release: a flaw fixed since would not be listed.
+    clean_latest = {"info": {"version": "0.20.0"}, "vulnerabilities": []}
+    answer = judge_from_project_json("0.19.2", clean_latest)
+    assert answer == {"unchecked": "not the latest release (0.20.0)"}
+
+
+@pytest.mark.parametrize(
+    ("answers", "status", "checked"),
+    [
+        ({"a": {"vulns": []}, "b": {"vulns": []}}, "clean", 2),
+        ({"a": {"vulns": []}, "b": {"unchecked": "not the latest release (2)"}}, "partial", 1),
+        ({"a": {"unchecked": "x"}, "b": {"unchecked": "y"}}, "NOT RUN", 0),
+        ({"a": {"vulns": ["PYSEC-1"]}, "b": {"unchecked": "y"}}, "findings", 1),
+    ],
+)
+def test_a_lock_is_clean_only_when_every_pin_was_checked(
+    answers: dict[str, dict[str, Any]], status: str, checked: int
+) -> None:
+    result = summarise({"a": "1", "b": "1"}, answers)
+    assert (result["status"], result["checked"], result["pins"]) == (status, checked, 2)
+    assert list(result["unchecked"]) == [f"{n}==1" for n, a in answers.items() if "unchecked" in a]
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_pin_of_the_lock_files_is_read(lock: str) -> None:
+    lines = (ROOT / lock).read_text().splitlines()
+    pinned_lines = [line for line in lines if re.match(r"^[A-Za-z0-9]", line)]
+    pins = read_pins(ROOT / lock)
+    assert len(pins) == len(pinned_lines) > 40
+    assert all("==" in line for line in pinned_lines)
+    assert pins["opentelemetry-sdk"] and pins["fastapi"]  # canonical names
