@@ -48,19 +48,19 @@ def read_pins(lock: Path) -> dict[str, str]:
 
 def pip_audit(lock: str) -> dict[str, dict[str, Any]]:
     """pip-audit's answer per pin: {"vulns": [...]} or {"skip": reason}. Empty if it failed."""
-    result = subprocess.run(
-        [
-            *(str(BIN / "pip-audit"), "--requirement", lock, "--no-deps", "--disable-pip"),
-            *("--format", "json", "--progress-spinner", "off"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
     try:
+        result = subprocess.run(
+            [
+                *(str(BIN / "pip-audit"), "--requirement", lock, "--no-deps", "--disable-pip"),
+                *("--format", "json", "--progress-spinner", "off"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         report = json.loads(result.stdout)
-    except json.JSONDecodeError:
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
         return {}
     answers: dict[str, dict[str, Any]] = {}
     for dep in report.get("dependencies", []):
