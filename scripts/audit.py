@@ -145,6 +145,23 @@ def audit(lock: str) -> dict[str, Any]:
     return result
 
 
+def describe(lock: str, result: dict[str, Any]) -> list[str]:
+    """One lock's verdict as text: a headline, then a line per vulnerable or unchecked pin.
+
+    `make audit` prints it, and the hardening report quotes it."""
+    lines = [
+        f"{lock}: {result['status']}: {result['checked']} of {result['pins']} pins checked"
+        f" ({result['by_pip_audit']} by pip-audit, {result['by_project_json']} from the"
+        " project JSON of their latest release)"
+    ]
+    lines += [
+        f"  VULNERABLE {finding['package']}=={finding['version']}: {finding['ids']}"
+        for finding in result["findings"]
+    ]
+    lines += [f"  unchecked {pin}: {why}" for pin, why in result["unchecked"].items()]
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,15 +172,7 @@ def main() -> int:
     code = 0
     for lock in args.locks:
         result = audit(lock)
-        print(
-            f"{lock}: {result['status']}: {result['checked']} of {result['pins']} pins checked"
-            f" ({result['by_pip_audit']} by pip-audit, {result['by_project_json']} from the"
-            " project JSON of their latest release)"
-        )
-        for finding in result["findings"]:
-            print(f"  VULNERABLE {finding['package']}=={finding['version']}: {finding['ids']}")
-        for pin, why in result["unchecked"].items():
-            print(f"  unchecked {pin}: {why}")
+        print("\n".join(describe(lock, result)))
         if result["status"] == "findings" or (args.strict and result["status"] != "clean"):
             code = 1
     return code

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.audit import LOCKS, audit  # noqa: E402
+from scripts.audit import LOCKS, audit, describe  # noqa: E402
 from tests.support.figures import FIGURES_DIR, load_all  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -81,12 +81,10 @@ def write_report(
         lines += [f"| {key} | {fmt(value)} |" for key, value in data.items()]
         lines.append("")
     lines += ["## dependency audit (pip-audit, then PyPI's project JSON: scripts/audit.py)", ""]
+    lines.append("```")
     for lock, result in audits.items():
-        lines.append(
-            f"- `{lock}`: **{result['status']}** "
-            + fmt({k: v for k, v in result.items() if k != "status"})
-        )
-    lines.append("")
+        lines += describe(lock, result)
+    lines += ["```", ""]
     path = FIGURES_DIR / "REPORT.md"
     path.write_text("\n".join(lines))
     return path

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from audit import LOCKS, judge_from_project_json, read_pins, summarise  # noqa: E402
+from audit import LOCKS, describe, judge_from_project_json, read_pins, summarise  # noqa: E402
 
 # Trimmed from https://pypi.org/pypi/ecdsa/json as served on 2026-12-02: the latest release has
 # two known vulnerabilities (the Minerva timing attack, unfixed upstream); the third entry is
@@ -42,6 +42,22 @@ def test_an_older_pin_is_unchecked_not_clean() -> None:
     clean_latest = {"info": {"version": "0.20.0"}, "vulnerabilities": []}
     answer = judge_from_project_json("0.19.2", clean_latest)
     assert answer == {"unchecked": "not the latest release (0.20.0)"}
+
+
+def test_the_verdict_names_every_vulnerable_and_every_unchecked_pin() -> None:
+    pins = {"ecdsa": "0.19.2", "old": "1.0", "fine": "2.0"}
+    answers = {
+        "ecdsa": judge_from_project_json("0.19.2", ECDSA),
+        "old": {"unchecked": "not the latest release (1.1)"},
+        "fine": {"vulns": []},
+    }
+    result = summarise(pins, answers) | {"by_pip_audit": 0, "by_project_json": 2}
+    assert describe("x.lock", result) == [
+        "x.lock: findings: 2 of 3 pins checked (0 by pip-audit, 2 from the project JSON of their"
+        " latest release)",
+        "  VULNERABLE ecdsa==0.19.2: ['PYSEC-2026-1325', 'GHSA-wj6h-64fc-37mp']",
+        "  unchecked old==1.0: not the latest release (1.1)",
+    ]
 
 
 @pytest.mark.parametrize(
