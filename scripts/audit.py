@@ -46,13 +46,19 @@ def read_pins(lock: Path) -> dict[str, str]:
     return pins
 
 
-def pip_audit(lock: str) -> dict[str, dict[str, Any]]:
-    """pip-audit's answer per pin: {"vulns": [...]} or {"skip": reason}. Empty if it failed."""
+Pin = tuple[str, str]  # (canonical name, version)
+
+
+def pip_audit(locks: Iterable[str]) -> dict[Pin, dict[str, Any]]:
+    """pip-audit's answers, {"vulns": [...]} per pin it could check; empty if it failed.
+
+    One run over every lock: a pin shared by both is asked about once."""
     try:
         result = subprocess.run(
             [
-                *(str(BIN / "pip-audit"), "--requirement", lock, "--no-deps", "--disable-pip"),
-                *("--format", "json", "--progress-spinner", "off"),
+                str(BIN / "pip-audit"),
+                *(arg for lock in locks for arg in ("--requirement", lock)),
+                *("--no-deps", "--disable-pip", "--format", "json", "--progress-spinner", "off"),
             ],
             cwd=ROOT,
             capture_output=True,
@@ -62,14 +68,13 @@ def pip_audit(lock: str) -> dict[str, dict[str, Any]]:
         report = json.loads(result.stdout)
     except (subprocess.TimeoutExpired, json.JSONDecodeError):
         return {}
-    answers: dict[str, dict[str, Any]] = {}
-    for dep in report.get("dependencies", []):
-        name = canonicalize_name(dep["name"])
-        if dep.get("skip_reason"):
-            answers[name] = {"skip": dep["skip_reason"]}
-        else:
-            answers[name] = {"vulns": [v["id"] for v in dep.get("vulns", [])]}
-    return answers
+    return {
+        (canonicalize_name(dep["name"]), dep["version"]): {
+            "vulns": [v["id"] for v in dep.get("vulns", [])]
+        }
+        for dep in report.get("dependencies", [])
+        if not dep.get("skip_reason")
+    }
 
 
 def judge_from_project_json(pinned: str, project: dict[str, Any]) -> dict[str, Any]:
@@ -85,19 +90,20 @@ def judge_from_project_json(pinned: str, project: dict[str, Any]) -> dict[str, A
     return {"vulns": ids}
 
 
-def ask_pypi(names_and_pins: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+def ask_pypi(pins: Iterable[Pin]) -> dict[Pin, dict[str, Any]]:
     """judge_from_project_json for each pin, fetching the project JSONs concurrently."""
 
-    def one(client: httpx.Client, name: str, pinned: str) -> tuple[str, dict[str, Any]]:
+    def one(client: httpx.Client, pin: Pin) -> tuple[Pin, dict[str, Any]]:
+        name, pinned = pin
         try:
             response = client.get(PYPI_PROJECT_JSON.format(name=name))
             response.raise_for_status()
-            return name, judge_from_project_json(pinned, response.json())
+            return pin, judge_from_project_json(pinned, response.json())
         except (httpx.HTTPError, ValueError, KeyError) as error:
-            return name, {"unchecked": f"pypi.org did not answer ({error.__class__.__name__})"}
+            return pin, {"unchecked": f"pypi.org did not answer ({error.__class__.__name__})"}
 
     with httpx.Client(timeout=20, follow_redirects=True) as client, ThreadPoolExecutor(8) as pool:
-        jobs = [pool.submit(one, client, name, pinned) for name, pinned in names_and_pins]
+        jobs = [pool.submit(one, client, pin) for pin in pins]
         return dict(job.result() for job in jobs)
 
 
@@ -132,17 +138,20 @@ def summarise(pins: dict[str, str], answers: dict[str, dict[str, Any]]) -> dict[
     }
 
 
-def audit(lock: str) -> dict[str, Any]:
-    """pip-audit first; PyPI's project JSON for every pin pip-audit got no answer for."""
-    pins = read_pins(ROOT / lock)
-    by_pip_audit = pip_audit(lock)
-    answers = {name: by_pip_audit[name] for name in pins if "vulns" in by_pip_audit.get(name, {})}
-    rest = [(name, pinned) for name, pinned in pins.items() if name not in answers]
-    answers.update(ask_pypi(rest))
-    result = summarise(pins, answers)
-    result["by_pip_audit"] = len(pins) - len(rest)
-    result["by_project_json"] = len(rest) - len(result["unchecked"])
-    return result
+def audit(locks: Iterable[str] = LOCKS) -> dict[str, dict[str, Any]]:
+    """Each lock's verdict: pip-audit first, PyPI's project JSON for every pin it got no answer
+    for. Both are asked once per distinct pin, however many locks share it."""
+    pins = {lock: read_pins(ROOT / lock) for lock in locks}
+    by_pip_audit = pip_audit(pins)
+    rest = {pin for lock_pins in pins.values() for pin in lock_pins.items()} - by_pip_audit.keys()
+    answers = by_pip_audit | ask_pypi(sorted(rest))
+    results = {}
+    for lock, lock_pins in pins.items():
+        result = summarise(lock_pins, {name: answers[name, v] for name, v in lock_pins.items()})
+        result["by_pip_audit"] = sum(pin in by_pip_audit for pin in lock_pins.items())
+        result["by_project_json"] = result["checked"] - result["by_pip_audit"]
+        results[lock] = result
+    return results
 
 
 def describe(lock: str, result: dict[str, Any]) -> list[str]:
@@ -170,8 +179,7 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="fail unless every pin is checked")
     args = parser.parse_args()
     code = 0
-    for lock in args.locks:
-        result = audit(lock)
+    for lock, result in audit(args.locks).items():
         print("\n".join(describe(lock, result)))
         if result["status"] == "findings" or (args.strict and result["status"] != "clean"):
             code = 1

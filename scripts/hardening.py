@@ -105,7 +105,7 @@ def main() -> int:
     args = parser.parse_args()
 
     code, took = (0, 0.0) if args.skip_tests else run_tests(args.soak_seconds, args.max_examples)
-    audits = {lock: audit(lock) for lock in LOCKS}
+    audits = audit(LOCKS)
     report = write_report(load_all(), audits, code == 0, took)
     print(report.read_text())
     print(f"report: {report.relative_to(ROOT)}")
