@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 # Each hardening API gets its own Redis database, so its faults and cache touch nothing else.
 HARDENING_REDIS_DB = 7
+SEEDED_PRODUCTS = 200  # the hardening database's catalogue
 
 
 @dataclass
@@ -52,7 +53,7 @@ def redis_url(redis_server: Redis) -> str:
 @pytest.fixture(scope="session")
 def hardening_database(real_servers: tuple[Postgres, Redis]) -> str:
     url = asyncio.run(real_servers[0].create_database("faultline_hardening"))
-    prepare_database(url, catalogue_size=200)
+    prepare_database(url, catalogue_size=SEEDED_PRODUCTS)
     return url
 
 

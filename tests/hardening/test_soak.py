@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,13 +26,13 @@ import redis
 
 from faultline.config import Settings
 from faultline.faults.runtime import STORE_CONNECTIONS
-from tests.hardening.conftest import HARDENING_REDIS_DB, api_env, redis_url
+from tests.hardening.conftest import HARDENING_REDIS_DB, SEEDED_PRODUCTS, api_env, redis_url
 from tests.support.api import api_process
 from tests.support.figures import record
+from tests.support.loadgen import headless_locust
 from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import Redis, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "45"))
 SAMPLE_EVERY = 5.0
 POOL_MAX = 10
@@ -108,30 +106,20 @@ async def test_soak_memory_and_connections_stay_flat(
             LOG_LEVEL="warning",
         )
         with api_process(env, tmp_path / "api.log") as (url, process):
-            locust = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "locust"),
-                    "-f",
-                    str(ROOT / "loadtest" / "locustfile.py"),
-                    "--headless",
-                    "--only-summary",
-                    "--host",
-                    url,
-                ],
-                env={
-                    **os.environ,
+            locust_log = tmp_path / "locust.log"
+            locust = headless_locust(
+                url,
+                SEEDED_PRODUCTS,
+                {
                     "LOAD_PROFILE": "steady",
                     "LOAD_USERS": str(USERS),
                     "LOAD_SPAWN_RATE": str(USERS),
                     "LOAD_DURATION": f"{SOAK_SECONDS + 10}s",
                     "LOAD_WAIT_MIN": "0.05",
                     "LOAD_WAIT_MAX": "0.2",
-                    "CATALOGUE_SIZE": "200",
                     "LOADGEN_METRICS_PORT": "0",
                 },
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                locust_log,
             )
             samples: list[dict[str, float]] = []
             try:
@@ -148,11 +136,12 @@ async def test_soak_memory_and_connections_stay_flat(
                             "redis": api_redis_clients(direct_redis),
                         }
                     )
-                    assert locust.poll() is None, locust.communicate()[0][-3000:]
+                    assert locust.poll() is None, locust_log.read_text()[-3000:]
                 metrics = httpx.get(f"{url}/metrics", timeout=5).text
             finally:
                 locust.terminate()
-                output = locust.communicate(timeout=30)[0].decode(errors="replace")
+                locust.wait(timeout=30)
+                output = locust_log.read_text(errors="replace")
     direct_redis.close()
 
     requests_done = sum(

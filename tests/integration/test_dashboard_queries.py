@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,9 @@ import httpx
 import pytest
 import yaml
 
+from tests.integration.conftest import SEEDED_PRODUCTS
 from tests.support.api import running_api
+from tests.support.loadgen import headless_locust
 from tests.support.prometheus import Prometheus, project_config, running_prometheus
 from tests.support.servers import Postgres, Redis, free_port, wait_for_port
 
@@ -120,31 +121,19 @@ def prometheus(
                 redis_port,
             )
         )
-        locust = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(ROOT / "loadtest" / "locustfile.py"),
-                "--headless",
-                "--only-summary",
-                "--host",
-                api,
-            ],
-            env={
-                **os.environ,
+        locust = headless_locust(
+            api,
+            SEEDED_PRODUCTS,
+            {
                 "LOAD_PROFILE": "steady",
                 "LOAD_USERS": "10",
                 "LOAD_SPAWN_RATE": "10",
                 "LOAD_DURATION": "5m",
-                "CATALOGUE_SIZE": "60",
                 "LOADGEN_METRICS_PORT": str(loadgen_port),
                 "LOAD_WAIT_MIN": "0.05",
                 "LOAD_WAIT_MAX": "0.2",
             },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            logs / "locust.log",
         )
         stack.callback(locust.wait, 30)
         stack.callback(locust.terminate)

@@ -3,9 +3,6 @@ journey runs, nothing fails with no faults, and the client-side metrics endpoint
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.conftest import SEEDED_PRODUCTS
 from tests.support.api import running_api
+from tests.support.loadgen import headless_locust
 from tests.support.metrics import label_sets, parse, value
 from tests.support.servers import Redis, free_port
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = {
     "browse: GET /products",
     "view: GET /products/{id}",
@@ -41,26 +39,6 @@ def api_url(
         yield url
 
 
-def locust(host: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(ROOT / "loadtest" / "locustfile.py"),
-                "--headless",
-                "--only-summary",
-                "--host",
-                host,
-            ],
-            env={**os.environ, "CATALOGUE_SIZE": "60", **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
 def test_every_journey_runs_without_failures_and_is_measured(api_url: str, tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -72,7 +50,7 @@ def test_every_journey_runs_without_failures_and_is_measured(api_url: str, tmp_p
         "LOADGEN_METRICS_PORT": str(port),
         "LOAD_MAX_FAILURE_RATIO": "0",
     }
-    process = locust(api_url, env, tmp_path / "locust.log")
+    process = headless_locust(api_url, SEEDED_PRODUCTS, env, tmp_path / "locust.log")
     samples = {}
     deadline = time.monotonic() + 9
     while time.monotonic() < deadline:  # scrape while it runs, like Prometheus would
@@ -126,6 +104,6 @@ def test_exit_code_fails_when_the_failure_ratio_is_exceeded(tmp_path: Path) -> N
         "LOADGEN_METRICS_PORT": "0",
         "LOAD_MAX_FAILURE_RATIO": "0.01",
     }
-    process = locust(dead, env, tmp_path / "locust.log")
+    process = headless_locust(dead, SEEDED_PRODUCTS, env, tmp_path / "locust.log")
     assert process.wait(timeout=60) != 0
     assert "FAILED:" in (tmp_path / "locust.log").read_text()
