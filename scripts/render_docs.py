@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from bench import CONTROL, GOALS, Run, load_runs
+from bench import CONTROL, GOALS, P99_GOAL, RECORDED_RUNS, Run, load_runs
 from bench_pool import (
     DRAWS,
     Pooled,
@@ -25,6 +25,7 @@ from bench_pool import (
     machines_pooled,
     phase_runs,
     pool,
+    pooled_median,
     ratios_by_run,
     recorded_runs,
     report,
@@ -197,6 +198,84 @@ def bench_queueing_table() -> str:
     return "\n".join(rows)
 
 
+# Runs that split full's cost into the layers the issue asks for, each on top of the one before
+# (`scripts/bench.py --variants "bare-again,metrics-only,full+OTEL_TRACES_SAMPLER_ARG=0,full"`),
+# and runs that vary only how many requests are traced. Kept apart from RECORDED_RUNS, whose
+# pooled figures are of the default variants.
+LAYER_RUNS = RECORDED_RUNS / "layers"
+LAYERS = {
+    CONTROL: "bare's settings again (the control)",
+    "metrics-only": "RED metrics with exemplars, the access log line, the request id, "
+    "the loop-lag sampler",
+    "full+OTEL_TRACES_SAMPLER_ARG=0": "and tracing on, nothing sampled: the sampler's decision "
+    "and a non-recording span on every request, OTLP logs checked per line",
+    "full": "and one request in ten traced (full telemetry at the API's defaults)",
+}
+SAMPLING_RUNS = RECORDED_RUNS / "sampling"
+SAMPLING = {
+    CONTROL: "bare's settings again (the control)",
+    "full+OTEL_TRACES_SAMPLER_ARG=0": "full telemetry, no request traced",
+    "full+OTEL_TRACES_SAMPLER_ARG=0.01": "one request in a hundred traced",
+    "full": "one request in ten traced (the API's default)",
+}
+
+
+def bench_layers_table() -> str:
+    """Full's cost layer by layer (LAYER_RUNS)."""
+    return pooled_variants_table(LAYER_RUNS, LAYERS, "what it adds to the row above")
+
+
+def bench_sampling_table() -> str:
+    """Full at three sampling ratios (SAMPLING_RUNS)."""
+    return pooled_variants_table(SAMPLING_RUNS, SAMPLING, "what it traces")
+
+
+def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) -> str:
+    """The named variants (with what each adds) against bare, pooled over the runs saved in
+    `directory` as `make bench-pool` pools runs: capacity, CPU per request, how busy the API's
+    core was and what queueing predicts from that (`queueing_figures`), p99 at the fixed rate,
+    and the p99 goal's verdict."""
+    saved = [load_runs(path) for path in sorted(directory.glob("*.json"))]
+    if not saved:
+        raise SystemExit(f"no runs in {directory}")
+    capacity, paced = phase_runs(saved, "capacity"), phase_runs(saved, "fixed")
+    predicted: dict[str, list[float]] = {}
+    for one in paced:
+        for variant, per_round in queueing_figures(one).items():
+            predicted.setdefault(variant, []).extend(f[0] for f in per_round)
+
+    def pooled(runs: list[list[Run]], variant: str, metric: str) -> str:
+        median, low, high = pooled_median(ratios_by_run(runs, variant, metric), DRAWS)
+        return f"{median:.2f} ({low:.2f}-{high:.2f})"
+
+    def busy(variant: str) -> str:
+        rounds = [r for one in paced for r in one if r.variant == variant]
+        return f"{statistics.median(r.cpu_us * r.rps / 1e6 for r in rounds):.0%}"
+
+    rounds = sum(len(run) for run in ratios_by_run(paced, "full", "p99_ms"))
+    rows = [
+        f"{len(saved)} runs of `scripts/bench.py` (commits: {commits_pooled(saved)}; machines "
+        f"by boot id: {machines_pooled(saved)}), {rounds} rounds in each phase; each ratio the "
+        "median of every round's ratio to bare of the same round (95% interval), the core's "
+        f"load a median of rounds. Bare kept the API's core {busy('bare')} busy at the fixed rate.",
+        "",
+        f"| variant | {what} | capacity (x bare) | CPU per request at the fixed rate "
+        "(x bare) | the API's core busy at the fixed rate | queueing predicts (x bare) "
+        f"| p99 at half capacity (x bare) | p99 <= {P99_GOAL}x bare's |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, adds in variants.items():
+        _, low, high = pooled_median(ratios_by_run(paced, variant, "p99_ms"), DRAWS)
+        judged = "(noise alone)" if variant == CONTROL else verdict(low, high, P99_GOAL)
+        rows.append(
+            f"| `{variant}` | {adds} | {pooled(capacity, variant, 'rps')} "
+            f"| {pooled(paced, variant, 'cpu_us')} | {busy(variant)} "
+            f"| {statistics.median(predicted[variant]):.2f} | {pooled(paced, variant, 'p99_ms')} "
+            f"| {judged} |"
+        )
+    return "\n".join(rows)
+
+
 def bench_pool_output() -> str:
     """What `make bench-pool BENCH_POOL_ARGS=--recorded` prints."""
     saved, _ = recorded_pool()
@@ -210,6 +289,8 @@ SECTIONS = {
     "bench-cpu": bench_cpu_table,
     "bench-queueing": bench_queueing_table,
     "bench-pool": bench_pool_output,
+    "bench-layers": bench_layers_table,
+    "bench-sampling": bench_sampling_table,
 }
 
 
