@@ -244,8 +244,10 @@ def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) 
         for variant, per_round in queueing_figures(one).items():
             predicted.setdefault(variant, []).extend(f[0] for f in per_round)
 
-    def pooled(runs: list[list[Run]], variant: str, metric: str) -> str:
-        median, low, high = pooled_median(ratios_by_run(runs, variant, metric), DRAWS)
+    def pooled(runs: list[list[Run]], variant: str, metric: str) -> tuple[float, float, float]:
+        return pooled_median(ratios_by_run(runs, variant, metric), DRAWS)
+
+    def shown(median: float, low: float, high: float) -> str:
         return f"{median:.2f} ({low:.2f}-{high:.2f})"
 
     def busy(variant: str) -> str:
@@ -265,13 +267,12 @@ def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) 
         "|---|---|---|---|---|---|---|---|",
     ]
     for variant, adds in variants.items():
-        _, low, high = pooled_median(ratios_by_run(paced, variant, "p99_ms"), DRAWS)
-        judged = "(noise alone)" if variant == CONTROL else verdict(low, high, P99_GOAL)
+        p99 = pooled(paced, variant, "p99_ms")
+        judged = "(noise alone)" if variant == CONTROL else verdict(p99[1], p99[2], P99_GOAL)
         rows.append(
-            f"| `{variant}` | {adds} | {pooled(capacity, variant, 'rps')} "
-            f"| {pooled(paced, variant, 'cpu_us')} | {busy(variant)} "
-            f"| {statistics.median(predicted[variant]):.2f} | {pooled(paced, variant, 'p99_ms')} "
-            f"| {judged} |"
+            f"| `{variant}` | {adds} | {shown(*pooled(capacity, variant, 'rps'))} "
+            f"| {shown(*pooled(paced, variant, 'cpu_us'))} | {busy(variant)} "
+            f"| {statistics.median(predicted[variant]):.2f} | {shown(*p99)} | {judged} |"
         )
     return "\n".join(rows)
 
