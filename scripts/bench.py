@@ -115,6 +115,11 @@ class Run:
     cache_errors: int = 0  # cache reads that failed and fell back to PostgreSQL
     round_no: int = 0
 
+    @property
+    def busy(self) -> float:
+        """The share of one core the API used: CPU per request x requests per second."""
+        return self.cpu_us * self.rps / 1e6
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""

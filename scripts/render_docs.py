@@ -142,7 +142,7 @@ def cpu_figures(saved: list[SavedRun], variant: str) -> str:
     ]
     at_capacity = [per_run(c, lambda r: r.cpu_us) for c, _ in both]
     at_fixed = [per_run(f, lambda r: r.cpu_us) for _, f in both]
-    busy = [per_run(f, lambda r: r.cpu_us * r.rps / 1e4) for _, f in both]
+    busy = [per_run(f, lambda r: r.busy * 100) for _, f in both]
     every_round = [r for _, c, f in saved for r in c + f if r.variant == variant]
     return (
         f"{spread(at_capacity, '.0f')} | {spread(at_fixed, '.0f')} "
@@ -161,9 +161,9 @@ def queueing_figures(paced: list[Run]) -> dict[str, list[tuple[float, float, flo
     for round_no in sorted({r.round_no for r in paced}):
         rows = {r.variant: r for r in paced if r.round_no == round_no}
         bare = rows["bare"]
-        bare_busy = bare.cpu_us * bare.rps / 1e6
+        bare_busy = bare.busy
         for variant, r in rows.items():
-            idle = max(1 - r.cpu_us * r.rps / 1e6, 1e-3)  # a saturated core predicts 1000x
+            idle = max(1 - r.busy, 1e-3)  # a saturated core predicts 1000x
             figures.setdefault(variant, []).append(
                 (
                     (1 - bare_busy) / idle,
@@ -252,7 +252,7 @@ def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) 
 
     def busy(variant: str) -> str:
         rounds = [r for one in paced for r in one if r.variant == variant]
-        return f"{statistics.median(r.cpu_us * r.rps / 1e6 for r in rounds):.0%}"
+        return f"{statistics.median(r.busy for r in rounds):.0%}"
 
     rounds = sum(len(run) for run in ratios_by_run(paced, "full", "p99_ms"))
     rows = [
