@@ -219,6 +219,18 @@ SAMPLING = {
     "full": "one request in ten traced (the API's default)",
 }
 
+# Both at once: every layer, and one ratio between none and the default, in the same runs
+# (`--variants "bare-again,metrics-only,full+OTEL_TRACES_SAMPLER_ARG=0,
+# full+OTEL_TRACES_SAMPLER_ARG=0.01,full"`).
+STEP_RUNS = RECORDED_RUNS / "steps"
+STEPS = {
+    CONTROL: LAYERS[CONTROL],
+    "metrics-only": LAYERS["metrics-only"],
+    "full+OTEL_TRACES_SAMPLER_ARG=0": LAYERS["full+OTEL_TRACES_SAMPLER_ARG=0"],
+    "full+OTEL_TRACES_SAMPLER_ARG=0.01": "and one request in a hundred traced",
+    "full": "one request in ten traced instead (full telemetry at the API's defaults)",
+}
+
 
 def bench_layers_table() -> str:
     """Full's cost layer by layer (LAYER_RUNS)."""
@@ -228,6 +240,11 @@ def bench_layers_table() -> str:
 def bench_sampling_table() -> str:
     """Full at three sampling ratios (SAMPLING_RUNS)."""
     return pooled_variants_table(SAMPLING_RUNS, SAMPLING, "what it traces")
+
+
+def bench_steps_table() -> str:
+    """Every layer and sampling ratio in the same runs (STEP_RUNS)."""
+    return pooled_variants_table(STEP_RUNS, STEPS, "what it adds to the row above")
 
 
 def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) -> str:
@@ -292,6 +309,7 @@ SECTIONS = {
     "bench-pool": bench_pool_output,
     "bench-layers": bench_layers_table,
     "bench-sampling": bench_sampling_table,
+    "bench-steps": bench_steps_table,
 }
 
 
