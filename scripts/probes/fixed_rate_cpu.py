@@ -44,15 +44,14 @@ PHASES = (("capacity", 64), ("capacity", 128), ("fixed", 128), ("fixed", 64), ("
 
 
 def process_times(pid: int) -> tuple[float, float, int]:
-    """User seconds, system seconds, and voluntary context switches summed over its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
+    """User seconds, system seconds (bench.cpu_times), and voluntary context switches summed
+    over its threads."""
     sleeps = 0
     for thread in os.listdir(f"/proc/{pid}/task"):
         for line in Path(f"/proc/{pid}/task/{thread}/status").read_text().splitlines():
             if line.startswith("voluntary_ctxt_switches"):
                 sleeps += int(line.split()[1])
-    return int(fields[11]) / ticks, int(fields[12]) / ticks, sleeps
+    return (*bench.cpu_times(pid), sleeps)
 
 
 @contextmanager
