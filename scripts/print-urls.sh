@@ -1,8 +1,8 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Prints where everything is, from the same .env that compose.yaml reads.
-set -euo pipefail
+set -eu
 cd "$(dirname "$0")/.."
-set -a; . ./.env; [ -f .env.local ] && . ./.env.local; set +a
+set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a
 host=${BIND_ADDRESS:-127.0.0.1}
 cat <<TXT
 

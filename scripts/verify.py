@@ -1,7 +1,9 @@
 """`make verify`: on a running stack (Docker host), ask Prometheus, Loki, Tempo and Grafana
 whether every signal the lab promises is really there, and report each present or missing.
 
-Exit code 1 if anything is missing. Ports come from the environment (.env via make).
+Exit code 1 if anything is missing. Where each service is: PROMETHEUS_URL, LOKI_URL, TEMPO_URL,
+GRAFANA_URL (set by the `tools` service when `make verify` runs it in the stack), else the
+published ports on BIND_ADDRESS (.env via make).
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from collections.abc import Callable
 import httpx
 
 HOST = os.environ.get("BIND_ADDRESS", "127.0.0.1")
-PROMETHEUS = f"http://{HOST}:{os.environ.get('PROMETHEUS_PORT', '9090')}"
-LOKI = f"http://{HOST}:{os.environ.get('LOKI_PORT', '3100')}"
-TEMPO = f"http://{HOST}:{os.environ.get('TEMPO_PORT', '3200')}"
-GRAFANA = f"http://{HOST}:{os.environ.get('GRAFANA_PORT', '3000')}"
+
+
+def service_url(name: str, default_port: str) -> str:
+    published = f"http://{HOST}:{os.environ.get(f'{name}_PORT', default_port)}"
+    return os.environ.get(f"{name}_URL", published).rstrip("/")
+
+
+PROMETHEUS = service_url("PROMETHEUS", "9090")
+LOKI = service_url("LOKI", "3100")
+TEMPO = service_url("TEMPO", "3200")
+GRAFANA = service_url("GRAFANA", "3000")
 
 PROMQL_PRESENT = {
     "API scraped": 'up{job="api"} == 1',

@@ -159,6 +159,20 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
     }
 
 
+def test_wait_ready_waits_for_the_api_and_its_scrape_without_python(lab_dir: Path) -> None:
+    """`make up`'s readiness wait (POSIX sh, curl, grep) against the lab's real API and Prometheus:
+    ready with one replica scraped; a clear failure, not a hang, when two are asked for."""
+    wait = [str(ROOT / "scripts" / "wait-ready.sh"), API, PROMETHEUS]
+    env = {"PATH": "/usr/bin:/bin", "WAIT_SECONDS": "3"}
+    ready = subprocess.run(["sh", *wait, "1"], env=env, capture_output=True, text=True, timeout=30)
+    assert ready.returncode == 0, ready.stderr
+    missing = subprocess.run(
+        ["sh", *wait, "2"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode == 1
+    assert "has not scraped 2 API replica(s)" in missing.stderr
+
+
 def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
     with headless_chromium(window="1400,1000") as browser:
         # Rates need two scrapes: give the lab's Prometheus a little time.

