@@ -34,8 +34,10 @@ COMPOSE = $(DOCKER_COMPOSE) $(foreach file,$(ENV_FILES),--env-file $(file))
 # a Docker engine answers; else the native lab. Decided once per make run.
 LAB_DIR = $${FAULTLINE_LAB_DIR:-.lab}
 DOCKER_ENGINE := $(shell scripts/docker-engine.sh >/dev/null 2>&1 && echo yes)
-NATIVE_RUNNING := $(shell ls "$${FAULTLINE_LAB_DIR:-.lab}"/pids/*.pid >/dev/null 2>&1 && echo yes)
+NATIVE_RUNNING := $(shell ls "$(LAB_DIR)"/pids/*.pid >/dev/null 2>&1 && echo yes)
 LAB_KIND := $(if $(NATIVE_RUNNING),native,$(if $(DOCKER_ENGINE),compose,native))
+# .env, then .env.local, into a recipe's shell (for what runs on the host).
+LOAD_ENV = set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a;
 
 ifeq ($(LAB_KIND),compose)
 # The project's tools run in the project's own image (the `tools` service): no Python needed here.
@@ -48,7 +50,6 @@ LOAD_HOST = $(or $(HOST),http://proxy:8000)
 HOST_PYTHON_NEEDED =
 else
 # The host's virtualenv, with the same variables and the native lab's addresses.
-LOAD_ENV = set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a;
 HOST_TOOL = $(LOAD_ENV) \
 	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} \
 	PROMETHEUS_URL=$${PROMETHEUS_URL:-http://127.0.0.1:$$PROMETHEUS_PORT} \
@@ -124,8 +125,7 @@ ifneq ($(DOCKER_ENGINE),yes)
 	@$(MAKE) --no-print-directory lab
 else
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
-	@set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a; \
-	  scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
+	@$(LOAD_ENV) scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
 	  "http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
 endif

@@ -30,26 +30,19 @@ fail() {
 
 # .env, then .env.local over it; variables already in the environment win (as with Compose).
 load_env() {
-  shell_keys=" "
+  ours=" "  # keys this function set: .env.local may override them, never the shell's own
   for file in .env .env.local; do
     [ -f "$file" ] || continue
     while IFS= read -r line || [ -n "$line" ]; do
       key=${line%%=*}
       case $key in '' | '#'* | *[!A-Za-z0-9_]*) continue ;; esac
-      eval "set_in_shell=\${$key+yes}"
-      if [ "$set_in_shell" = yes ]; then shell_keys="$shell_keys$key "; fi
-    done <"$file"
-  done
-  for file in .env .env.local; do
-    [ -f "$file" ] || continue
-    while IFS= read -r line || [ -n "$line" ]; do
-      key=${line%%=*}
-      case $key in '' | '#'* | *[!A-Za-z0-9_]*) continue ;; esac
-      case $shell_keys in *" $key "*) continue ;; esac
+      eval "set_already=\${$key+yes}"
+      case $ours in *" $key "*) ;; *) [ "$set_already" = yes ] && continue ;; esac
       value=${line#*=}
       case $value in \"*\") value=${value#\"} value=${value%\"} ;; \'*\') value=${value#\'} value=${value%\'} ;; esac
       eval "$key=\$value"
       export "${key?}"
+      ours="$ours$key "
     done <"$file"
   done
 }

@@ -5,8 +5,8 @@
 # POSIX sh, curl and grep only: `make up` must need no Python on the host.
 set -eu
 api=$1; prometheus=${2:-}; replicas=${3:-1}; limit=${WAIT_SECONDS:-120}
-deadline=$(( $(date +%s) + limit ))
 now() { date +%s; }
+deadline=$(( $(now) + limit ))
 until curl -fsS -o /dev/null --max-time 2 "$api/health/ready"; do
   if [ "$(now)" -gt "$deadline" ]; then
     echo "API not ready after ${limit}s: $api/health/ready" >&2

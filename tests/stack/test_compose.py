@@ -4,29 +4,16 @@ everything that can be checked without the images is checked here."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from tests.stack.conftest import assert_schema_valid
-
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "compose.yaml"
-
-
-def load_env() -> dict[str, str]:
-    env = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
-
-
-def image_key(service: dict[str, Any]) -> str:
-    image = str(service.get("image", ""))
-    match = re.fullmatch(r"\$\{(\w+)\}", image)
-    return match.group(1) if match else image
+from tests.support.stack_files import (
+    COMPOSE,
+    ROOT,
+    assert_schema_valid,
+    image_key,
+    load_env,
+    megabytes,
+)
 
 
 def test_validates_against_the_compose_spec() -> None:
@@ -121,11 +108,6 @@ def test_dockerfile_is_pinned_non_root_installs_the_lock_and_has_a_healthcheck()
 
 
 MEMORY_BUDGET_MB = 3072  # with one API replica; the OpenTelemetry Demo documents 6 GB
-
-
-def megabytes(limit: str) -> float:
-    number, unit = float(limit[:-1]), limit[-1].lower()
-    return number * {"m": 1, "g": 1024}[unit]
 
 
 def test_memory_limits_add_up_to_at_most_3_gb(compose: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.support.docker_standin import install_docker_standin
+from tests.support.stack_files import megabytes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCTOR = ROOT / "scripts" / "doctor.sh"
@@ -171,11 +172,13 @@ def test_the_memory_budget_is_compose_yaml_s_own_sum(
 ) -> None:
     compose: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
     for replicas in (1, 3):
-        expected = sum(
-            int(service["deploy"]["resources"]["limits"]["memory"].rstrip("m"))
-            * (replicas if name == "api" else 1)
-            for name, service in compose["services"].items()
-            if not service.get("profiles")
+        expected = int(
+            sum(
+                megabytes(service["deploy"]["resources"]["limits"]["memory"])
+                * (replicas if name == "api" else 1)
+                for name, service in compose["services"].items()
+                if not service.get("profiles")
+            )
         )
         result = doctor(
             standin["path"], {**free_ports, "STANDIN_IMAGES": "all", "REPLICAS": str(replicas)}

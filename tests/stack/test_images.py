@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.stack.test_compose import ROOT, image_key, load_env, megabytes
+from tests.support.stack_files import ROOT, image_key, load_env, megabytes
 
 FACTS: dict[str, Any] = yaml.safe_load((ROOT / "tests" / "stack" / "images.yml").read_text())
 IMAGES: dict[str, dict[str, Any]] = FACTS["images"]

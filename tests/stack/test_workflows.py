@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stack.conftest import assert_schema_valid
+from tests.support.stack_files import assert_schema_valid
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
