@@ -193,7 +193,7 @@ scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (N
 reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facilitator's key
 	@$(LAB_PYTHON) scripts/scenario.py reveal
 
-docs: install ## Re-render the README's generated sections (fault table, ...)
+docs: install ## Re-render the generated sections of README.md and docs/ (fault table, bench tables)
 	$(BIN)/python scripts/render_docs.py
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches

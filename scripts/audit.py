@@ -3,7 +3,7 @@
 pip-audit does the audit: for each pin it asks PyPI's JSON API about that exact release
 (`/pypi/NAME/VERSION/json`, which lists the release's known vulnerabilities). Where pip-audit
 could not get an answer for a pin (a proxy that only serves part of pypi.org, as on the
-development machines: see README "Reliability"), this script asks the one endpoint that may still
+development machines: see docs/reliability.md), this script asks the one endpoint that may still
 answer, the project's own (`/pypi/NAME/json`). That one lists the known vulnerabilities of the
 project's latest release only, so it answers exactly for a pin that *is* the latest release, and
 not at all for an older pin: such pins are reported as unchecked, by name, never as clean.

@@ -99,8 +99,8 @@ GOALS = (
 # Every run's measurements, one JSON file per run, for scripts/bench_pool.py to judge the goals
 # over many runs (one run cannot: see the module docstring).
 SAVED_RUNS = ROOT / "test-output" / "bench"
-# The saved runs the README's figures come from, copied here from SAVED_RUNS and committed, so
-# that anyone can pool them again (`make bench-pool BENCH_POOL_ARGS=--recorded`).
+# The saved runs docs/benchmarks.md's figures come from, copied here from SAVED_RUNS and
+# committed, so that anyone can pool them again (`make bench-pool BENCH_POOL_ARGS=--recorded`).
 RECORDED_RUNS = ROOT / "scripts" / "bench-runs"
 
 

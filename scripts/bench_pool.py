@@ -16,8 +16,8 @@ should take in 1; when it does not, the machine moved the runs more than the poo
 By default it pools the saved runs of the commit checked out now (the files say which commit
 they measured, "+changes" when the working tree differed from it): runs of other code measure
 other code. `--all` pools every saved run, or name the files; the commits pooled are listed.
-`--recorded` pools the runs committed in scripts/bench-runs/, which the README's figures come
-from (scripts/render_docs.py renders them from those files, with `pool` below).
+`--recorded` pools the runs committed in scripts/bench-runs/, which docs/benchmarks.md's figures
+come from (scripts/render_docs.py renders them from those files, with `pool` below).
 
 Usage: python scripts/bench_pool.py [saved-run.json ...] [--all | --recorded] [--draws 20000]
 """
@@ -169,7 +169,7 @@ def report(saved: list[SavedRun], draws: int) -> list[str]:
 
 
 def recorded_runs() -> list[Path]:
-    """The committed runs the README's pooled figures come from."""
+    """The committed runs docs/benchmarks.md's pooled figures come from."""
     return sorted(RECORDED_RUNS.glob("*.json"))
 
 
@@ -185,7 +185,7 @@ def main() -> None:
     runs.add_argument(
         "--recorded",
         action="store_true",
-        help="the runs the README quotes, committed in scripts/bench-runs/",
+        help="the runs docs/benchmarks.md quotes, committed in scripts/bench-runs/",
     )
     parser.add_argument("--draws", type=int, default=DRAWS, help="resamples for the interval")
     args = parser.parse_args()

@@ -1,9 +1,10 @@
-"""Renders the README's generated sections from their single sources of truth.
+"""Renders the generated sections of README.md and docs/*.md from their single sources of truth.
 
-    python scripts/render_docs.py          rewrite README.md in place
-    python scripts/render_docs.py --check  exit 1 if README.md is out of date (a test runs this)
+    python scripts/render_docs.py          rewrite the files in place
+    python scripts/render_docs.py --check  exit 1 if any file is out of date (a test runs this)
 
-Sections live between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` markers.
+Sections live between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` markers; each
+section is in exactly one file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from bench_pool import (
 )
 from faultline.faults.catalogue import CATALOGUE
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def fault_table() -> str:
@@ -52,7 +55,7 @@ def fault_table() -> str:
 def contract_table() -> str:
     import yaml
 
-    contract = yaml.safe_load((README.parent / "scenarios" / "signal-contract.yml").read_text())
+    contract = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
     rows = [
         "| Fault | Shows in (PromQL) | Threshold | Visible within | Clears within | Alert |",
         "|---|---|---|---|---|---|",
@@ -313,26 +316,38 @@ SECTIONS = {
 }
 
 
-def render(text: str) -> str:
-    for name, build in SECTIONS.items():
-        pattern = re.compile(
-            rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.DOTALL
-        )
-        if not pattern.search(text):
-            raise SystemExit(f"README.md has no generated:{name} section")
-        text = pattern.sub(lambda m, b=build: m.group(1) + b() + "\n" + m.group(2), text)
+def marker(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.DOTALL
+    )
+
+
+def render(text: str, names: list[str]) -> str:
+    for name in names:
+        build = SECTIONS[name]
+        text = marker(name).sub(lambda m, b=build: m.group(1) + b() + "\n" + m.group(2), text)
     return text
 
 
 def main() -> int:
-    current = README.read_text()
-    rendered = render(current)
-    if "--check" in sys.argv:
-        if rendered != current:
-            print("README.md is out of date: run `python scripts/render_docs.py`", file=sys.stderr)
-            return 1
-        return 0
-    README.write_text(rendered)
+    current = {path: path.read_text() for path in DOCUMENTS}
+    homes = {
+        name: [p for p, text in current.items() if marker(name).search(text)] for name in SECTIONS
+    }
+    for name, paths in homes.items():
+        if len(paths) != 1:
+            raise SystemExit(f"generated:{name} must be in exactly one file, found in {paths}")
+    stale = []
+    for path, text in current.items():
+        rendered = render(text, [name for name, paths in homes.items() if paths == [path]])
+        if rendered == text:
+            continue
+        stale.append(path.relative_to(ROOT))
+        if "--check" not in sys.argv:
+            path.write_text(rendered)
+    if stale and "--check" in sys.argv:
+        print(f"out of date: {', '.join(map(str, stale))}: run `make docs`", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,7 +2,7 @@
 its capacity than at capacity.
 
 `make bench` finds bare spending a fifth to over a third more CPU per request at its fixed rate
-(half of bare's capacity) than at capacity, on every machine (README, "Measured here"). That is
+(half of bare's capacity) than at capacity, on every machine (docs/benchmarks.md). That is
 why "half of capacity" keeps bare's core ~65% busy rather than 50%, and with it how far queueing
 magnifies whatever telemetry adds. This probe splits that CPU per request into user and system
 time, counts the times the API's threads went to sleep (voluntary context switches) per

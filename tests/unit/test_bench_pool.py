@@ -111,8 +111,8 @@ def test_pooling_counts_only_the_runs_that_measured_a_variant() -> None:
 
 
 def test_the_recorded_runs_pool_with_every_goal_judged() -> None:
-    """The committed runs the README's figures are rendered from: each has bare, full and the
-    control in both phases, so every goal has a verdict and a control beside it."""
+    """The committed runs docs/benchmarks.md's figures are rendered from: each has bare, full and
+    the control in both phases, so every goal has a verdict and a control beside it."""
     saved = [load_runs(path) for path in recorded_runs()]
     assert saved, "no runs in scripts/bench-runs/"
     for about, capacity, paced in saved:

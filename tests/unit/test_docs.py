@@ -1,4 +1,4 @@
-"""The README's generated sections match their sources of truth (the fault catalogue, ...)."""
+"""The generated sections of README.md and docs/ match their sources of truth."""
 
 import subprocess
 import sys

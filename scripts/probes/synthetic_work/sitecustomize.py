@@ -19,7 +19,7 @@ e.g. (from the repository's root; the path must be absolute)
 A variant's CPU per request in the same run says whether the settings matched full's (they are
 wall-clock times, so a slower machine needs larger ones). Scrapes and health probes get none
 (the paths that get no span either: server_span.UNTRACED_PATHS).
-What it found is in the README ("Why the p99 target is missed, with the figures").
+What it found is in docs/benchmarks.md ("Why the p99 target is missed, with the figures").
 """
 
 from __future__ import annotations
