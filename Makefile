@@ -130,8 +130,11 @@ else
 	@scripts/print-urls.sh
 endif
 
+# The bases of our two images are pulled into the image store too: a build may keep them only in
+# its cache, and `make doctor` looks for them in the store.
 pull: ## Before going offline: pull every pinned image and build ours (then make up needs no network)
 	$(COMPOSE) pull --ignore-buildable
+	@$(LOAD_ENV) docker pull --quiet "$$PYTHON_IMAGE" && docker pull --quiet "$$LOCUST_IMAGE"
 	$(COMPOSE) build
 
 lab: install ## The native lab: the lab as local processes, same ports (no Docker needed)
