@@ -36,8 +36,9 @@ LAB_DIR = $${FAULTLINE_LAB_DIR:-.lab}
 DOCKER_ENGINE := $(shell scripts/docker-engine.sh >/dev/null 2>&1 && echo yes)
 NATIVE_RUNNING := $(shell ls "$(LAB_DIR)"/pids/*.pid >/dev/null 2>&1 && echo yes)
 LAB_KIND := $(if $(NATIVE_RUNNING),native,$(if $(DOCKER_ENGINE),compose,native))
-# .env, then .env.local, into a recipe's shell (for what runs on the host).
-LOAD_ENV = set -a; . ./.env; if [ -f .env.local ]; then . ./.env.local; fi; set +a;
+# The settings Compose will use (.env, then .env.local; the shell's own win), into a recipe's
+# shell (for what runs on the host): scripts/env.sh.
+LOAD_ENV = . scripts/env.sh;
 
 ifeq ($(LAB_KIND),compose)
 # The project's tools run in the project's own image (the `tools` service): no Python needed here.
@@ -49,8 +50,11 @@ LAB_PYTHON = $(TOOLS) python
 LOAD_HOST = $(or $(HOST),http://proxy:8000)
 HOST_PYTHON_NEEDED =
 else
-# The host's virtualenv, with the same variables and the native lab's addresses.
+# The host's virtualenv, with the same variables and the native lab's addresses; the admin token
+# is the native lab's own (scripts/lab.py keeps it in secrets.env) once it has one.
 HOST_TOOL = $(LOAD_ENV) \
+	if [ -r "$(LAB_DIR)/secrets.env" ]; then \
+	  FAULTLINE_ADMIN_TOKEN=$$(sed -n 's/^FAULTLINE_ADMIN_TOKEN=//p' "$(LAB_DIR)/secrets.env"); fi; \
 	FAULTLINE_CONTROL_URL=$${FAULTLINE_CONTROL_URL:-http://127.0.0.1:$$CONTROL_PORT} \
 	PROMETHEUS_URL=$${PROMETHEUS_URL:-http://127.0.0.1:$$PROMETHEUS_PORT} \
 	LOADGEN_URL=$${LOADGEN_URL:-http://127.0.0.1:$$LOADGEN_PORT}
@@ -124,9 +128,10 @@ ifneq ($(DOCKER_ENGINE),yes)
 	@echo "No Docker engine answers here: starting the native lab instead (make lab; make doctor says why)."
 	@$(MAKE) --no-print-directory lab
 else
+	@scripts/check-exposure.sh
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
 	@$(LOAD_ENV) scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
-	  "http://$${BIND_ADDRESS}:$${PROMETHEUS_PORT}" $(REPLICAS)
+	  "http://127.0.0.1:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
 endif
 

@@ -28,25 +28,6 @@ fail() {
   failures=$((failures + 1))
 }
 
-# .env, then .env.local over it; variables already in the environment win (as with Compose).
-load_env() {
-  ours=" "  # keys this function set: .env.local may override them, never the shell's own
-  for file in .env .env.local; do
-    [ -f "$file" ] || continue
-    while IFS= read -r line || [ -n "$line" ]; do
-      key=${line%%=*}
-      case $key in '' | '#'* | *[!A-Za-z0-9_]*) continue ;; esac
-      eval "set_already=\${$key+yes}"
-      case $ours in *" $key "*) ;; *) [ "$set_already" = yes ] && continue ;; esac
-      value=${line#*=}
-      case $value in \"*\") value=${value#\"} value=${value%\"} ;; \'*\') value=${value#\'} value=${value%\'} ;; esac
-      eval "$key=\$value"
-      export "${key?}"
-      ours="$ours$key "
-    done <"$file"
-  done
-}
-
 # version_at_least 2.24.6 2.17.0 (leading "v" and suffixes such as "-desktop.1" are ignored)
 version_at_least() {
   awk -v have="${1#v}" -v need="${2#v}" 'BEGIN {
@@ -118,15 +99,14 @@ check_common() {
     *[@:/?#%\ ]*) fail "POSTGRES_PASSWORD has a character that breaks the database URL (@ : / ? # % or a space)" \
       "choose a password of letters, digits, - _ . ~ in .env.local" ;;
   esac
-  case ${BIND_ADDRESS:-127.0.0.1} in
-    127.* | localhost | ::1) ;;
-    *) if [ "${FAULTLINE_ADMIN_TOKEN:-}" = faultline-local-only ] || [ "${GRAFANA_ADMIN_PASSWORD:-}" = faultline-local-only ]; then
-         fail "BIND_ADDRESS=$BIND_ADDRESS exposes the lab with the default token or Grafana password" \
-           "set FAULTLINE_ADMIN_TOKEN and GRAFANA_ADMIN_PASSWORD to your own values in .env.local"
-       else
-         note "BIND_ADDRESS=$BIND_ADDRESS: the lab is reachable from other machines"
-       fi ;;
-  esac
+  if ! refusal=$(scripts/check-exposure.sh); then
+    fail "$refusal" "see README, When the lab is shared"
+  else
+    case ${BIND_ADDRESS:-127.0.0.1} in
+      127.* | localhost | ::1) ;;
+      *) note "BIND_ADDRESS=$BIND_ADDRESS: the API, console and Grafana are reachable from other machines" ;;
+    esac
+  fi
 }
 
 check_docker() {
@@ -222,7 +202,7 @@ check_native() {
   check_disk . "$DISK_FOR_DATA_MB" "the native lab's data"
 }
 
-load_env
+. scripts/env.sh  # .env, .env.local, the shell's own winning (as Compose)
 echo "Faultline doctor ($(uname -s))"
 check_common
 if ! command -v docker >/dev/null 2>&1; then

@@ -9,6 +9,12 @@ virtualenv for the API, control service and Locust), same published ports as com
 Prometheus runs the project's own prometheus.yml and rules, with the targets rewritten for local
 ports. All state (data, logs, pid files) lives in one ignored directory: .lab/ (FAULTLINE_LAB_DIR).
 FAULTLINE_LAB_PORT_OFFSET shifts every port (tests use it to run beside a real lab).
+
+Safe on a shared machine: everything listens on loopback only, but other local users share
+loopback, so PostgreSQL asks for a password (scram-sha-256, no trust), Redis has one, and the
+admin token is the lab's own unless you set FAULTLINE_ADMIN_TOKEN: all generated on first start
+into .lab/secrets.env (mode 0600; `make fault` and friends read it). Secrets reach processes by
+environment or 0600 files, never argv (which `ps` shows everyone). The lab's directory is 0700.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import glob
 import json
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,22 +74,63 @@ MISSING = (
     "Tempo (traces)",
     "the OpenTelemetry collector",
 )
-ADMIN_TOKEN = os.environ.get("FAULTLINE_ADMIN_TOKEN", "faultline-local-only")
 LOAD_USERS = os.environ.get("LOADGEN_USERS", "5")
 BIN = Path(sys.executable).parent
-
-
 DB = "faultline"
-DATABASE_URL = f"postgres://faultline:faultline-local-only@127.0.0.1:{PORTS['postgres']}/{DB}"
-APP_ENV = {
-    "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": f"redis://127.0.0.1:{PORTS['redis']}/0",
-    "FAULTLINE_ADMIN_TOKEN": ADMIN_TOKEN,
-    "OTEL_SDK_DISABLED": "true",  # no collector in the native lab
-    "SHUTDOWN_DRAIN_SECONDS": "0",  # one replica, no proxy in front: nothing to drain from
-    "LOG_JSON": "true",
-    "PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
-}
+SECRETS_FILE = LAB / "secrets.env"
+SECRET_NAMES = ("POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
+
+
+def is_demo_secret(value: str) -> bool:
+    """The repository's published defaults (`...-local-only`), or nothing at all."""
+    return not value.strip() or "local-only" in value
+
+
+def lab_secrets() -> dict[str, str]:
+    """The lab's passwords and admin token, made once and kept in .lab/secrets.env (0600).
+    A FAULTLINE_ADMIN_TOKEN of your own (not the published demo value) wins, and is kept."""
+    known: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for line in SECRETS_FILE.read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not line.startswith("#"):
+                known[name] = value
+    wanted = dict(known)
+    for name in SECRET_NAMES:
+        wanted.setdefault(name, secrets.token_urlsafe(24))
+    token = os.environ.get("FAULTLINE_ADMIN_TOKEN", "")
+    if not is_demo_secret(token):
+        wanted["FAULTLINE_ADMIN_TOKEN"] = token
+    wanted.setdefault("FAULTLINE_ADMIN_TOKEN", secrets.token_urlsafe(24))
+    for name in SECRET_NAMES:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,}", wanted[name]):
+            raise SystemExit(
+                f"{name} in {SECRETS_FILE} must be 16+ letters, digits, - or _ "
+                "(it goes into URLs and SQL): fix it, or delete the line to get a new one"
+            )
+    if wanted != known:
+        LAB.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("# The native lab's secrets (scripts/lab.py); make clean removes them.\n")
+            out.writelines(f"{name}={value}\n" for name, value in wanted.items())
+    return wanted
+
+
+def app_env() -> dict[str, str]:
+    """What the API and the control service are started with (secrets by environment)."""
+    lab = lab_secrets()
+    return {
+        "DATABASE_URL": (
+            f"postgres://faultline:{lab['POSTGRES_PASSWORD']}@127.0.0.1:{PORTS['postgres']}/{DB}"
+        ),
+        "REDIS_URL": f"redis://:{lab['REDIS_PASSWORD']}@127.0.0.1:{PORTS['redis']}/0",
+        "FAULTLINE_ADMIN_TOKEN": lab["FAULTLINE_ADMIN_TOKEN"],
+        "OTEL_SDK_DISABLED": "true",  # no collector in the native lab
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # one replica, no proxy in front: nothing to drain from
+        "LOG_JSON": "true",
+        "PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
+    }
 
 
 def native_prometheus_config(
@@ -112,6 +162,14 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state != "Z"
+
+
+def start_time(pid: int) -> str:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22); "" if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def port_open(port: int) -> bool:
@@ -146,17 +204,22 @@ class Component:
     command: list[str]
     ready: str  # an http URL that answers 200, or "port:N"
     env: dict[str, str] = field(default_factory=dict)
+    # The environment's secret part, made when the component starts (not by `down` or `status`).
+    secret_env: Callable[[], dict[str, str]] = dict
 
     @property
     def pidfile(self) -> Path:
         return LAB / "pids" / f"{self.name}.pid"
 
     def pid(self) -> int | None:
+        """The process `start` made, if it still runs: a pid file names a pid and its start
+        time, so a recycled pid (after a crash or a reboot) is never taken for ours."""
         try:
-            pid = int(self.pidfile.read_text())
+            pid_text, started = self.pidfile.read_text().split()
+            pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        return pid if alive(pid) else None
+        return pid if alive(pid) and start_time(pid) == started else None
 
     def state(self) -> str:
         if self.pid() is not None:
@@ -174,14 +237,14 @@ class Component:
         with (LAB / "logs" / f"{self.name}.log").open("ab") as log:
             process = subprocess.Popen(
                 self.command,
-                env={**os.environ, **self.env},
+                env={**os.environ, **self.env, **self.secret_env()},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=ROOT,
             )
-        self.pidfile.write_text(str(process.pid))
+        self.pidfile.write_text(f"{process.pid} {start_time(process.pid)}")
 
     def stop(self) -> None:
         pid = self.pid()
@@ -229,28 +292,35 @@ class Postgres(Component):
     def start(self) -> None:
         (LAB / "pids").mkdir(parents=True, exist_ok=True)
         (LAB / "logs").mkdir(parents=True, exist_ok=True)
+        lab = lab_secrets()
+        uid = pwd.getpwnam(self.run_as).pw_uid if self.run_as else -1
         if not (self.data / "PG_VERSION").exists():
             self.data.mkdir(parents=True, exist_ok=True)
-            if self.run_as:
-                uid = pwd.getpwnam(self.run_as).pw_uid
-                for path in (LAB, self.data, LAB / "logs"):
-                    os.chown(path, uid, -1)
-            result = self._run(
-                str(self.bindir / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            )
+            for path in (LAB, self.data, LAB / "logs"):
+                os.chown(path, uid, -1)
+            # The superuser's password from a 0600 file the server's user can read, then gone.
+            pwfile = LAB / "initdb-password"
+            pwfile.write_text(lab["POSTGRES_SUPERUSER_PASSWORD"] + "\n")
+            os.chown(pwfile, uid, -1)
+            try:
+                result = self._run(
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E",
+                    "UTF8",
+                )
+            finally:
+                pwfile.unlink(missing_ok=True)
             if result.returncode:
                 raise SystemExit(f"initdb failed: {result.stderr}")
         log = LAB / "logs" / "postgres.log"
-        if self.run_as:
-            log.touch()
-            os.chown(log, pwd.getpwnam(self.run_as).pw_uid, -1)
+        log.touch()
+        os.chown(log, uid, -1)
         result = self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -269,26 +339,59 @@ class Postgres(Component):
                 f"PostgreSQL did not start: {result.stderr}{result.stdout}\n{log}:\n{tail}"
             )
         self.pidfile.write_text(str(self.pid()))
-        psql = [
-            str(self.bindir / "psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(PORTS["postgres"]),
-            "-U",
-            "postgres",
-            "-tAc",
-        ]
-        if not subprocess.run(
-            [*psql, "SELECT 1 FROM pg_roles WHERE rolname='faultline'"],
+        superuser = lab["POSTGRES_SUPERUSER_PASSWORD"]
+        password = lab["POSTGRES_PASSWORD"]
+        role = (
+            "CREATE"
+            if not self.sql("SELECT 1 FROM pg_roles WHERE rolname='faultline'")
+            else "ALTER"
+        )
+        # The passwords are the lab's own, of URL-safe characters only (lab_secrets checks).
+        self.sql(f"ALTER ROLE postgres PASSWORD '{superuser}'")
+        self.sql(f"{role} ROLE faultline LOGIN PASSWORD '{password}'")
+        if not self.sql("SELECT 1 FROM pg_database WHERE datname='faultline'"):  # DB
+            self.sql(f"CREATE DATABASE {DB} OWNER faultline")
+        self.require_passwords()
+
+    def sql(self, statement: str) -> str:
+        """One statement as the superuser over TCP, with the lab's password (by environment)."""
+        result = subprocess.run(
+            [
+                str(self.bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(PORTS["postgres"]),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tA",
+            ],
+            input=statement,  # on stdin: a password in argv would show in `ps`
+            env={**os.environ, "PGPASSWORD": lab_secrets()["POSTGRES_SUPERUSER_PASSWORD"]},
             capture_output=True,
             text=True,
             check=False,
-        ).stdout.strip():
-            subprocess.run(
-                [*psql, "CREATE ROLE faultline LOGIN PASSWORD 'faultline-local-only'"], check=True
-            )
-            subprocess.run([*psql, f"CREATE DATABASE {DB} OWNER faultline"], check=True)
+        )
+        if result.returncode:
+            raise SystemExit(f"PostgreSQL refused {statement.split()[0]}: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def require_passwords(self) -> None:
+        """A lab made before passwords (initdb --auth=trust) is moved to scram-sha-256 in place:
+        its roles have their passwords by now, so the server is told to ask for them."""
+        hba = self.data / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        if not any(line.split()[-1:] == ["trust"] for line in lines if not line.startswith("#")):
+            return
+        hba.write_text(
+            "# Written by scripts/lab.py: every connection gives a password.\n"
+            "local all all scram-sha-256\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        self.sql("SELECT pg_reload_conf()")
 
     def stop(self) -> None:
         if self.pid():
@@ -309,28 +412,14 @@ def components() -> list[Component]:
         Postgres(),
         Component(
             "redis",
-            [
-                binary("redis-server"),
-                "--port",
-                str(PORTS["redis"]),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxmemory",
-                "64mb",
-                "--maxmemory-policy",
-                "allkeys-lru",
-            ],
+            [binary("redis-server"), str(LAB / "redis.conf")],  # the password is in the file
             f"port:{PORTS['redis']}",
         ),
         Component(
             "api",
             [str(BIN / "faultline"), "serve", "--host", "127.0.0.1", "--port", str(PORTS["api"])],
             f"http://127.0.0.1:{PORTS['api']}/health/ready",
-            APP_ENV,
+            secret_env=app_env,
         ),
         Component(
             "control",
@@ -343,7 +432,7 @@ def components() -> list[Component]:
                 str(PORTS["control"]),
             ],
             f"http://127.0.0.1:{PORTS['control']}/health/live",
-            APP_ENV,
+            secret_env=app_env,
         ),
         Component(
             "postgres-exporter",
@@ -352,8 +441,10 @@ def components() -> list[Component]:
                 f"--web.listen-address=127.0.0.1:{PORTS['postgres-exporter']}",
             ],
             f"port:{PORTS['postgres-exporter']}",
-            {
-                "DATA_SOURCE_NAME": f"postgresql://postgres@127.0.0.1:{PORTS['postgres']}/{DB}?sslmode=disable"
+            {"DATA_SOURCE_URI": f"127.0.0.1:{PORTS['postgres']}/{DB}?sslmode=disable"},
+            lambda: {
+                "DATA_SOURCE_USER": "postgres",
+                "DATA_SOURCE_PASS": lab_secrets()["POSTGRES_SUPERUSER_PASSWORD"],
             },
         ),
         Component(
@@ -364,6 +455,7 @@ def components() -> list[Component]:
                 f"--web.listen-address=127.0.0.1:{PORTS['redis-exporter']}",
             ],
             f"port:{PORTS['redis-exporter']}",
+            secret_env=lambda: {"REDIS_PASSWORD": lab_secrets()["REDIS_PASSWORD"]},
         ),
         Component(
             "loadgen",
@@ -401,6 +493,23 @@ def components() -> list[Component]:
     ]
 
 
+def write_redis_config() -> None:
+    """Redis's settings, its password with them (a 0600 file: not argv, which `ps` shows)."""
+    settings = {
+        "port": PORTS["redis"],
+        "bind": "127.0.0.1",
+        "save": '""',
+        "appendonly": "no",
+        "maxmemory": "64mb",
+        "maxmemory-policy": "allkeys-lru",
+        "requirepass": lab_secrets()["REDIS_PASSWORD"],
+    }
+    fd = os.open(LAB / "redis.conf", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("# Generated by scripts/lab.py.\n")
+        out.writelines(f"{name} {value}\n" for name, value in settings.items())
+
+
 def write_prometheus_config() -> None:
     local = {
         "api": [f"127.0.0.1:{PORTS['api']}"],
@@ -431,7 +540,10 @@ def wait_ready(component: Component, timeout: float = 60) -> None:
 
 
 def up() -> int:
-    LAB.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # logs, data and configs: readable by the lab's user only
+    LAB.mkdir(mode=0o700, parents=True, exist_ok=True)
+    LAB.chmod(0o700)  # a lab made before this was world-readable
+    write_redis_config()
     write_prometheus_config()
     started = []
     for component in components():
@@ -461,7 +573,7 @@ def up() -> int:
             # Migrations and the catalogue first, as compose's `migrate` job does.
             result = subprocess.run(
                 [str(BIN / "faultline"), "setup"],
-                env={**os.environ, **APP_ENV},
+                env={**os.environ, **app_env()},
                 capture_output=True,
                 text=True,
                 check=False,
@@ -514,12 +626,12 @@ def status() -> int:
 def print_urls() -> None:
     print(f"""
 Faultline native lab is up (no Docker engine here).
-  Fault console   http://127.0.0.1:{PORTS["control"]}/        (token: {ADMIN_TOKEN}; live charts)
+  Fault console   http://127.0.0.1:{PORTS["control"]}/        (token: {lab_secrets()["FAULTLINE_ADMIN_TOKEN"]})
   Shop API        http://127.0.0.1:{PORTS["api"]}/api/v1/products   docs: /docs
   Prometheus      http://127.0.0.1:{PORTS["prometheus"]}/     (alerts: /alerts)
   Load (Locust)   http://127.0.0.1:{PORTS["loadgen"]}/        ({LOAD_USERS} shoppers to start with)
 Not in the native lab (the compose stack has them): {"; ".join(MISSING)}.
-State and logs: {LAB}/  ·  stop with: make down""")
+State, logs and secrets (secrets.env): {LAB}/  ·  stop with: make down""")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ whether every signal the lab promises is really there, and report each present o
 
 Exit code 1 if anything is missing. Where each service is: PROMETHEUS_URL, LOKI_URL, TEMPO_URL,
 GRAFANA_URL (set by the `tools` service when `make verify` runs it in the stack), else the
-published ports on BIND_ADDRESS (.env via make).
+published ports on this machine's loopback (.env via make): Prometheus, Loki and Tempo are
+published there only, whatever BIND_ADDRESS says.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from collections.abc import Callable
 
 import httpx
 
-HOST = os.environ.get("BIND_ADDRESS", "127.0.0.1")
-
 
 def service_url(name: str, default_port: str) -> str:
-    published = f"http://{HOST}:{os.environ.get(f'{name}_PORT', default_port)}"
+    published = f"http://127.0.0.1:{os.environ.get(f'{name}_PORT', default_port)}"
     return os.environ.get(f"{name}_URL", published).rstrip("/")
 
 

@@ -102,6 +102,12 @@ def serve(command: str, host: str, port: int) -> None:
     from faultline.shutdown import DrainingServer
 
     settings = get_settings()
+    if command == "control":
+        from faultline.exposure import exposure_problem
+
+        problem = exposure_problem(settings, host)
+        if problem:
+            raise SystemExit(f"faultline control: {problem}")
     config = uvicorn.Config(
         "faultline.main:create_app"
         if command == "serve"
@@ -113,7 +119,10 @@ def serve(command: str, host: str, port: int) -> None:
         http="httptools",
         access_log=False,  # the app logs each request once, with its request id
         log_config=None,  # and its own start-up line, as JSON like every other line
-        proxy_headers=True,
+        # X-Forwarded-For only from the proxies FORWARDED_ALLOW_IPS names (none by default):
+        # otherwise any client could pick the address the audit log and the rate limit see.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
     )
     drain = settings.shutdown_drain_seconds if command == "serve" else 0

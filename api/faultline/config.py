@@ -94,19 +94,40 @@ class Settings(BaseSettings):
     fault_sync_interval_seconds: float = Field(default=1.0, gt=0, le=10)
     fault_store_grace_seconds: float = Field(default=5.0, gt=0, le=300)
 
-    # Control service: bearer token for writes (unset = writes refused), and where it listens.
+    # Control service: bearer token for writes (unset or empty = writes refused), and where it
+    # listens.
     faultline_admin_token: SecretStr | None = None
     control_port: int = Field(default=8080, ge=1, le=65535)
-    # Fault changes (PUT/DELETE) per client address, moving window ("<n>/<second|minute|hour>").
-    control_write_rate_limit: str = Field(
-        default="60/minute", pattern=r"^\d+ ?/ ?(second|minute|hour)$"
+    # Failed authentications (wrong or missing token) per client address, over a moving window
+    # ("<n>/<second|minute|hour>"); past it, that client gets 429. A right token always passes,
+    # so that nobody can lock a facilitator out of heal.
+    control_failed_auth_limit: str = Field(
+        default="10/minute", pattern=r"^\d+ ?/ ?(second|minute|hour)$"
     )
+    # Addresses (or CIDRs, or "*") of the proxies whose X-Forwarded-For is believed; uvicorn's own
+    # variable. Empty (the default): none, the client address is the connection's. Compose sets
+    # it for the API, which only its proxy can reach.
+    forwarded_allow_ips: str = ""
+    # Where the services are reachable from (compose's published BIND_ADDRESS; unset: the address
+    # they listen on). The control service refuses a demo token beyond loopback
+    # (faultline.exposure).
+    bind_address: str | None = None
     # Browser origins allowed to call the API and the control service (CORS), comma-separated,
     # e.g. "http://localhost:3000". Empty (the default): no cross-origin access at all.
     cors_allow_origins: str = ""
     # Where the console's live charts read from, and (compose) the Grafana their titles link to.
     prometheus_url: str | None = None
     grafana_url: str | None = None
+
+    @field_validator("faultline_admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: object) -> object:
+        """`FAULTLINE_ADMIN_TOKEN=` must refuse writes, not accept a bare `Bearer`."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -39,8 +39,9 @@ async def get_order_service(cache: CacheDep) -> OrderService:
     return OrderService(cache)
 
 
-async def get_health(request: Request, settings: SettingsDep) -> HealthService:
-    return HealthService(settings.database_url, request.app.state.redis)
+async def get_health(request: Request) -> HealthService:
+    health: HealthService = request.app.state.health
+    return health
 
 
 CatalogDep = Annotated[CatalogService, Depends(get_catalog)]

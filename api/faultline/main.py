@@ -25,6 +25,7 @@ from faultline.middleware import (
     add_cors,
 )
 from faultline.routes import health, orders, products
+from faultline.services.health import HealthService
 from faultline.services.stock import StockKeeper
 from faultline.telemetry.http import router as metrics_router
 from faultline.telemetry.logs import configure_logging, flush_log_lines
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             app.state.redis = redis
             app.state.cache = cache
+            # One per process: it bounds readiness checks (faultline.services.health).
+            app.state.health = HealthService(settings.database_url, redis, settings.service_name)
             keeper.start()
             fault_effects.install(FAULTS)
             # Its own connections: shop traffic filling the cache's pool must not cut the fault

@@ -52,9 +52,16 @@ class OrderIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_line_per_product(self) -> OrderIn:
-        ids = [item.product_id for item in self.items]
-        if len(ids) != len(set(ids)):
-            raise ValueError("each product may appear only once per order; add up the quantities")
+        """Lines for the same product are added up into one. The schema cannot say "unique by
+        product_id", so refusing them would refuse a request the schema allows."""
+        merged: dict[int, int] = {}
+        for item in self.items:
+            merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+        if len(merged) != len(self.items):
+            self.items = [
+                OrderItemIn.model_construct(product_id=pid, quantity=qty)
+                for pid, qty in merged.items()
+            ]
         return self
 
 

@@ -88,7 +88,7 @@ def control_url(redis_server: Redis, tmp_path_factory: pytest.TempPathFactory) -
             "REDIS_URL": redis_url(redis_server),
             "FAULTLINE_ADMIN_TOKEN": TOKEN,
             "PROMETHEUS_URL": prometheus.url,
-            "CONTROL_WRITE_RATE_LIMIT": "100000/minute",  # rate limiting has its own test
+            "CONTROL_FAILED_AUTH_LIMIT": "100000/minute",  # rate limiting has its own test
         }
         log_path = tmp_path_factory.mktemp("control") / "control.log"
         with running_api(env, log_path, command="control") as url:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from faultline.faults.catalogue import CATALOGUE
-from tests.support.api import prepare_database, running_api
+from tests.support.api import prepare_database, process_env, running_api
 from tests.support.metrics import parse, value
 from tests.support.servers import Redis, servers
 
@@ -60,15 +60,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with servers(controllable=True) as (postgres, redis_server):
         url = asyncio.run(postgres.create_database("faultline_control"))
         prepare_database(url, catalogue_size=20)
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_server.url,
-            "FAULTLINE_ADMIN_TOKEN": TOKEN,
-            "STOCK_REPLENISH_INTERVAL_SECONDS": "0",
-            "FAULT_STORE_GRACE_SECONDS": "2",
-            "OTEL_SDK_DISABLED": "true",
-            "LOG_JSON": "true",
-        }
+        # The failed-authentication limit has its own test (tests/hardening/test_security.py).
+        env = process_env(
+            url,
+            redis_server.url,
+            TOKEN,
+            FAULT_STORE_GRACE_SECONDS="2",
+            CONTROL_FAILED_AUTH_LIMIT="1000/minute",
+        )
         with contextlib.ExitStack() as stack:
             control = stack.enter_context(running_api(env, logs / "control.log", "control"))
             replicas = [

@@ -3,10 +3,12 @@
 import asyncio
 import time
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
 from faultline.db.pool import current_pool
+from tests.support.figures import record
 
 
 async def test_live_and_ready(client: httpx.AsyncClient) -> None:
@@ -57,3 +59,31 @@ async def test_exhausted_pool_gives_503_with_retry_after_on_every_query_path(
         pool.acquire_timeout = original_timeout
     assert (await client.get("/api/v1/products?limit=1")).status_code == 200
     assert pool.pending_acquires == 0
+
+
+async def test_a_flood_of_readiness_checks_opens_one_connection_at_a_time(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Readiness opens its own connection (the pool may be exhausted on purpose), and anyone can
+    call it through the proxy: concurrent calls share one check instead of one connection each.
+    Counted by PostgreSQL itself (sessions established to the database)."""
+    observer = await asyncpg.connect(database_url)
+
+    async def sessions() -> int:
+        await observer.execute("SELECT pg_stat_clear_snapshot()")
+        count: int = await observer.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return count
+
+    try:
+        await asyncio.sleep(1.1)  # the observer's own session is flushed to the statistics
+        before = await sessions()
+        responses = await asyncio.gather(*(client.get("/health/ready") for _ in range(30)))
+        assert [r.status_code for r in responses] == [200] * 30
+        await asyncio.sleep(0.5)  # each backend flushes its statistics as it exits
+        opened = await sessions() - before
+    finally:
+        await observer.close()
+    assert 1 <= opened <= 3, f"{opened} connections for 30 concurrent readiness checks"
+    record("readiness_flood", {"concurrent_checks": 30, "postgres_sessions_opened": opened})

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -157,6 +159,63 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
         "faultline-slo-alerts",
         "faultline-cause-alerts",
     }
+
+
+def test_the_lab_is_closed_to_other_local_users(lab_dir: Path) -> None:
+    """Loopback is shared by every user of the machine: PostgreSQL asks for a password (no
+    trust), Redis has one (nobody writes fault entries past the token and the bounds), the lab's
+    files are its user's only, and no secret shows in a process list."""
+    psql = lab_script().Postgres().bindir / "psql"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for user in ("postgres", "faultline"):
+        refused = subprocess.run(
+            [
+                str(psql),
+                "-w",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(PORTS["postgres"]),
+                "-U",
+                user,
+                "-d",
+                "faultline",
+                "-c",
+                "SELECT 1",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert refused.returncode != 0 and "password" in refused.stderr, refused
+    with (
+        redis.Redis(port=PORTS["redis"], socket_timeout=2) as anonymous,
+        pytest.raises(redis.AuthenticationError),
+    ):
+        anonymous.set("faultline:fault:errors", "{}")
+    secrets = dict(
+        line.split("=", 1)
+        for line in (lab_dir / "secrets.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert set(secrets) >= {"POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    assert secrets["FAULTLINE_ADMIN_TOKEN"] == TOKEN  # a token of one's own is kept
+    with redis.Redis(port=PORTS["redis"], password=secrets["REDIS_PASSWORD"]) as lab_redis:
+        assert lab_redis.ping()
+    assert stat.S_IMODE(lab_dir.stat().st_mode) == 0o700
+    readable = [
+        str(path.relative_to(lab_dir))
+        for path in lab_dir.rglob("*")
+        if not path.is_socket() and stat.S_IMODE(path.lstat().st_mode) & 0o077
+    ]
+    assert not readable, readable
+    leaked = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argv = cmdline.read_bytes().decode(errors="replace")
+            leaked += [name for name, value in secrets.items() if value in argv]
+    assert not leaked, f"in a process's argv: {leaked}"
 
 
 def test_wait_ready_waits_for_the_api_and_its_scrape_without_python(lab_dir: Path) -> None:
@@ -344,7 +403,7 @@ def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
 
 
 def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
-    pids = [int(p.read_text()) for p in (lab_dir / "pids").glob("*.pid")]
+    pids = [int(p.read_text().split()[0]) for p in (lab_dir / "pids").glob("*.pid")]
     assert len(pids) == 8
     result = make("down", lab_dir)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -50,15 +50,22 @@ def test_service_healthy_dependencies_have_healthchecks(compose: dict[str, Any])
                 )
 
 
+# Published where BIND_ADDRESS says: what needs no login to read (the shop) or asks for one to
+# change anything (the console: the admin token; Grafana: a login or the Viewer role when
+# shared, which `make up` enforces). Everything that takes writes with no auth stays on loopback.
+SHARED_WHEN_EXPOSED = {"proxy", "control", "grafana"}
+
+
 def test_published_ports_bind_the_configurable_loopback(compose: dict[str, Any]) -> None:
     assert load_env()["BIND_ADDRESS"] == "127.0.0.1"
     for name, service in compose["services"].items():
         for port in service.get("ports", []):
-            assert str(port).startswith("${BIND_ADDRESS}:"), (
-                f"{name}: {port} not bound via BIND_ADDRESS"
-            )
+            host = "${BIND_ADDRESS}:" if name in SHARED_WHEN_EXPOSED else "127.0.0.1:"
+            assert str(port).startswith(host), f"{name}: {port} must be published on {host}"
     assert "ports" not in compose["services"]["postgres"]
     assert "ports" not in compose["services"]["redis"]
+    prometheus = " ".join(compose["services"]["prometheus"]["command"])
+    assert "--web.enable-lifecycle" not in prometheus  # POST /-/quit would stop it
 
 
 def test_every_service_has_memory_limit_restart_policy_and_logging(compose: dict[str, Any]) -> None:
@@ -143,3 +150,19 @@ def test_the_stack_has_every_service_the_lab_needs(compose: dict[str, Any]) -> N
 def test_only_the_front_doors_are_published(compose: dict[str, Any]) -> None:
     published = {name for name, service in compose["services"].items() if service.get("ports")}
     assert published == {"proxy", "control", "loadgen", "prometheus", "loki", "tempo", "grafana"}
+
+
+def test_the_readme_says_where_each_port_is_published(compose: dict[str, Any]) -> None:
+    """README's port table, read against compose.yaml: the service, its port, and whether it is
+    published where BIND_ADDRESS says or on loopback only."""
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            host, published, _ = str(port).rsplit(":", 2)
+            where = "`BIND_ADDRESS`" if host == "${BIND_ADDRESS}" else f"`{host}`"
+            env_port = load_env()[published.strip("${}")]
+            assert rows[name] == (env_port, where), f"README's row for {name}: {rows.get(name)}"

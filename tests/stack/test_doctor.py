@@ -147,7 +147,7 @@ def test_a_healthy_docker_with_every_image_is_all_clear(
         ({"STANDIN_ENGINE": "19.03.15"}, "Docker engine 19.03.15 is older than 20.10.0"),
         ({"STANDIN_MEM_BYTES": str(2 * 1024**3)}, "Docker may use 2048 MB"),
         ({"POSTGRES_PASSWORD": "p@ss/word"}, "POSTGRES_PASSWORD has a character"),
-        ({"BIND_ADDRESS": "0.0.0.0"}, "exposes the lab with the default token"),  # noqa: S104
+        ({"BIND_ADDRESS": "0.0.0.0"}, "Refusing to publish the lab on BIND_ADDRESS=0.0.0.0"),  # noqa: S104
     ],
 )
 def test_each_docker_problem_fails_with_its_fix(
@@ -192,7 +192,7 @@ def test_env_local_and_the_shell_override_env_as_compose_does(
 ) -> None:
     copy = tmp_path / "lab"
     (copy / "scripts").mkdir(parents=True)
-    for name in ("doctor.sh", "docker-engine.sh", "ensure-tools.sh"):
+    for name in ("doctor.sh", "docker-engine.sh", "ensure-tools.sh", "check-exposure.sh", "env.sh"):
         shutil.copy(ROOT / "scripts" / name, copy / "scripts" / name)
     shutil.copy(ROOT / ".env", copy / ".env")
     shutil.copy(ROOT / "compose.yaml", copy / "compose.yaml")
@@ -202,8 +202,8 @@ def test_env_local_and_the_shell_override_env_as_compose_does(
     env = {"PATH": path_without_docker(tmp_path), **free_ports}
     run = [shell, str(copy / "scripts" / "doctor.sh")]
     exposed = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
-    assert "exposes the lab with the default token" in exposed.stdout  # .env.local read
+    assert "Refusing to publish the lab" in exposed.stdout  # .env.local read
     shell_wins = subprocess.run(
         run, env={**env, "BIND_ADDRESS": "127.0.0.1"}, capture_output=True, text=True, timeout=60
     )
-    assert "exposes the lab" not in shell_wins.stdout
+    assert "Refusing to publish" not in shell_wins.stdout

@@ -7,6 +7,7 @@ documented minimum."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -135,19 +136,33 @@ def test_pip_installs_the_way_each_base_image_allows() -> None:
                 assert "/opt/venv/bin/pip" in line, f"{path}: install into our own venv: {line}"
 
 
+def lock_entries(path: Path) -> dict[str, str]:
+    """Each `name==version` entry of a lock file with its --hash lines, comments dropped."""
+    entries: dict[str, str] = {}
+    name = ""
+    for line in path.read_text().splitlines():
+        if match := re.match(r"^([A-Za-z0-9][\w.-]*)==", line):
+            name = match.group(1)
+            entries[name] = line
+        elif name and line.strip().startswith("--hash="):
+            entries[name] += "\n" + line
+    return entries
+
+
 def test_the_loadgen_image_pins_what_the_lock_files_pin() -> None:
     locks = {
-        line.split("==")[0]: line.split("==")[1]
-        for lock in ("requirements-dev.lock", "api/requirements.lock")
-        for line in (ROOT / lock).read_text().splitlines()
-        if "==" in line and not line.startswith("#")
+        **lock_entries(ROOT / "requirements-dev.lock"),
+        **lock_entries(ROOT / "api" / "requirements.lock"),
     }
+    loadgen = lock_entries(ROOT / "loadtest" / "requirements.lock")
+    assert loadgen
+    for name, entry in loadgen.items():
+        assert entry == locks[name], f"loadtest/requirements.lock {name} differs from the locks"
     dockerfile = (ROOT / "loadtest" / "Dockerfile").read_text()
-    pins = re.findall(r"([\w-]+)==([\w.]+)", dockerfile)
-    assert pins
-    for name, version in pins:
-        assert locks[name] == version, f"loadtest/Dockerfile {name}=={version}, locks {locks[name]}"
-    assert locks["locust"] == load_env()["LOCUST_IMAGE"].rpartition(":")[2]
+    assert "--require-hashes" in dockerfile and "loadtest/requirements.lock" in dockerfile
+    assert not re.findall(r"[\w-]+==[\w.]+", dockerfile), "pins belong in the lock file"
+    locust = locks["locust"].partition("==")[2].split()[0]
+    assert locust == load_env()["LOCUST_IMAGE"].rpartition(":")[2]
 
 
 def test_memory_limits_meet_every_documented_minimum(compose: dict[str, Any]) -> None:

@@ -32,7 +32,14 @@ WORKSHOP_TARGETS = {
     "verify": "",
 }
 # Scripts the Docker path runs on the host (macOS /bin/sh is bash 3.2; Linux's is often dash).
-POSIX_SCRIPTS = ["docker-engine.sh", "doctor.sh", "wait-ready.sh", "print-urls.sh"]
+POSIX_SCRIPTS = [
+    "docker-engine.sh",
+    "doctor.sh",
+    "wait-ready.sh",
+    "print-urls.sh",
+    "check-exposure.sh",
+    "env.sh",
+]
 GNU_ONLY = [
     r"\btimeout\s",
     r"sed -i",

@@ -35,6 +35,19 @@ def prepare_database(database_url: str, catalogue_size: int) -> None:
     faultline_cli("seed", "--size", str(catalogue_size), env=env)
 
 
+def process_env(database_url: str, redis_url: str, token: str, **extra: str) -> dict[str, str]:
+    """What a control service and its API replicas share in a test lab of real processes."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "FAULTLINE_ADMIN_TOKEN": token,
+        "STOCK_REPLENISH_INTERVAL_SECONDS": "0",
+        "OTEL_SDK_DISABLED": "true",
+        "LOG_JSON": "true",
+        **extra,
+    }
+
+
 @contextlib.contextmanager
 def running_api(env: dict[str, str], log_path: Path, command: str = "serve") -> Iterator[str]:
     """Start `faultline serve` (or `control`) on a free port; yield its URL once it answers."""

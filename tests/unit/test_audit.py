@@ -85,3 +85,11 @@ def test_every_pin_of_the_lock_files_is_read(lock: str) -> None:
     assert len(pins) == len(pinned_lines) > 40
     assert all("==" in line for line in pinned_lines)
     assert pins["opentelemetry-sdk"] and pins["fastapi"]  # canonical names
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_every_pin_of_the_lock_files_has_its_hashes(lock: str) -> None:
+    """pip then checks every download against the lock (--require-hashes is implied)."""
+    entries = re.split(r"\n(?=[A-Za-z0-9])", (ROOT / lock).read_text())
+    unhashed = [e.split()[0] for e in entries if "--hash=sha256:" not in e]
+    assert not unhashed

@@ -7,11 +7,22 @@ from faultline.config import Settings
 from faultline.schemas import MAX_ITEMS_PER_ORDER, MAX_QUANTITY_PER_ITEM, OrderIn
 
 
-def test_order_rejects_duplicate_products() -> None:
-    with pytest.raises(ValidationError, match="once per order"):
-        OrderIn.model_validate(
-            {"items": [{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 1}]}
-        )
+def test_lines_for_one_product_are_added_up() -> None:
+    """The schema allows two lines for one product (it cannot say "unique by product_id"), so
+    the API must not refuse them: they become one line."""
+    order = OrderIn.model_validate(
+        {
+            "items": [
+                {"product_id": 1, "quantity": 1},
+                {"product_id": 2, "quantity": 1},
+                {"product_id": 1, "quantity": MAX_QUANTITY_PER_ITEM},
+            ]
+        }
+    )
+    assert [(i.product_id, i.quantity) for i in order.items] == [
+        (1, 1 + MAX_QUANTITY_PER_ITEM),
+        (2, 1),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,10 @@
 """The control service app: `faultline control` runs it on port 8080.
 
 Reads are open; writes need `Authorization: Bearer $FAULTLINE_ADMIN_TOKEN` (compared in constant
-time). With no token configured, writes are refused (503) rather than left open.
+time). With no token configured (or an empty one), writes are refused (503) rather than left open.
+Failed authentications are counted per client (CONTROL_FAILED_AUTH_LIMIT); past the limit that
+client gets 429. A right token is never refused: heal must always work. Before serving, the
+service refuses to run exposed beyond loopback with a demo token (faultline.exposure).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.charts import chart_data
-from faultline.control.rate_limit import WriteLimiter
+from faultline.control.rate_limit import FailedAuthLimiter
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed, change_model_for
 from faultline.control.service import FaultControl, spec_of
 from faultline.errors import AppError, ErrorBody, error_response, install_error_handlers
@@ -36,6 +39,7 @@ from faultline.middleware import (
 )
 from faultline.telemetry.http import router as metrics_router
 from faultline.telemetry.logs import configure_logging, flush_log_lines
+from faultline.telemetry.metrics import FAILED_AUTHS
 
 
 class Unauthorized(AppError):
@@ -56,18 +60,28 @@ async def get_control(request: Request) -> FaultControl:
 async def require_admin(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> str:
-    """The caller's identity for the audit log, once the bearer token checks out."""
+    """The caller's identity for the audit log, once the bearer token checks out. A failed
+    check counts against the client's limit; past it the answer is 429, not 401."""
     settings: Settings = request.app.state.settings
     expected = settings.faultline_admin_token
     if expected is None:
         raise WritesDisabled("Fault changes are disabled: set FAULTLINE_ADMIN_TOKEN")
+    client = request.client.host if request.client else "unknown"
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
+    if scheme.lower() == "bearer" and hmac.compare_digest(
         token.encode(), expected.get_secret_value().encode()
     ):
-        raise Unauthorized("A valid bearer token is required to change faults")
-    client = request.client.host if request.client else "unknown"
-    return f"token@{client}"
+        return f"token@{client}"
+    limiter: FailedAuthLimiter = request.app.state.failed_auth_limiter
+    retry_after = await limiter.hit(client)
+    if retry_after is not None:
+        FAILED_AUTHS.labels("rate_limited").inc()
+        raise RateLimited(
+            f"Too many failed authentications from this client: at most {limiter.limit}",
+            retry_after_seconds=retry_after,
+        )
+    FAILED_AUTHS.labels("unauthorized").inc()
+    raise Unauthorized("A valid bearer token is required to change faults")
 
 
 ControlDep = Annotated[FaultControl, Depends(get_control)]
@@ -85,7 +99,10 @@ INVALID: Responses = {
 }
 WRITE_ERRORS: Responses = {
     **UNAUTHORIZED,
-    429: {"model": ErrorBody, "description": "Too many changes from this client; see Retry-After"},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many failed authentications from this client; see Retry-After",
+    },
     503: {"model": ErrorBody, "description": "Fault store unreachable, or writes disabled"},
 }
 
@@ -95,25 +112,12 @@ class RateLimited(AppError):
     code = "rate_limited"
 
 
-async def limit_writes(request: Request) -> None:
-    """Fault changes per client address, over a moving window (CONTROL_WRITE_RATE_LIMIT). Checked
-    before the token, so guessing tokens is limited too."""
-    limiter: WriteLimiter = request.app.state.write_limiter
-    client = request.client.host if request.client else "unknown"
-    retry_after = await limiter.hit(client)
-    if retry_after is not None:
-        raise RateLimited(
-            f"Too many fault changes: at most {limiter.limit} per client",
-            retry_after_seconds=retry_after,
-        )
-
-
 api = APIRouter(prefix="/api/faults", tags=["faults"])
 
 
 @api.get("", response_model=FaultList, summary="Catalogue, current state and time left")
 async def list_faults(control: ControlDep) -> FaultList:
-    return FaultList(faults=await control.states())
+    return await control.states()
 
 
 def _add_fault_routes(spec: FaultSpec) -> None:
@@ -143,7 +147,6 @@ def _add_fault_routes(spec: FaultSpec) -> None:
         summary=f"Turn {spec.name} on (or change its parameters); off after ttl_seconds",
         description=spec.description,
         operation_id=f"enable_{spec.name}",
-        dependencies=[Depends(limit_writes)],
     )
 
     async def disable(control: ControlDep, actor: AdminDep) -> FaultView:
@@ -157,7 +160,6 @@ def _add_fault_routes(spec: FaultSpec) -> None:
         responses=WRITE_ERRORS,
         summary=f"Turn {spec.name} off",
         operation_id=f"disable_{spec.name}",
-        dependencies=[Depends(limit_writes)],
     )
 
 
@@ -169,7 +171,6 @@ for _spec in CATALOGUE.values():
     "/{name}",
     methods=["PUT", "DELETE"],
     include_in_schema=False,
-    dependencies=[Depends(limit_writes)],
 )
 async def unknown_fault(name: FaultName, actor: AdminDep) -> FaultView:
     """Only names outside the catalogue reach this (each known fault has its own routes)."""
@@ -182,7 +183,6 @@ async def unknown_fault(name: FaultName, actor: AdminDep) -> FaultView:
     response_model=Healed,
     responses=WRITE_ERRORS,
     summary="Turn every fault off",
-    dependencies=[Depends(limit_writes)],
 )
 async def heal_all(control: ControlDep, actor: AdminDep) -> Healed:
     return Healed(healed=await control.heal(actor))
@@ -277,7 +277,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.write_limiter = WriteLimiter(settings.control_write_rate_limit)
+    app.state.failed_auth_limiter = FailedAuthLimiter(settings.control_failed_auth_limit)
     install_error_handlers(app)
     app.add_exception_handler(RedisError, _store_unavailable)
     app.add_exception_handler(OSError, _store_unavailable)

@@ -65,6 +65,8 @@ def show_faults() -> int:
         left = f"{fault['seconds_left']:.0f}s" if fault["active"] else ""
         params = json.dumps(fault["params"]) if fault["active"] else fault["description"]
         print(f"{fault['name']:<18}{'ON' if fault['active'] else 'off':<8}{left:>7}  {params}")
+    for problem in response.json().get("store_problems", []):
+        print(f"refused store entry {problem['key']}: {problem['problem']} (off; heal deletes it)")
     return 0
 
 

@@ -50,8 +50,17 @@ class FaultView(BaseModel):
     seconds_left: float | None = None
 
 
+class StoreProblemView(BaseModel):
+    key: str = Field(description="The fault store key that was refused")
+    problem: str = Field(description="What is wrong with it; the fault counts as off")
+
+
 class FaultList(BaseModel):
     faults: list[FaultView]
+    store_problems: list[StoreProblemView] = Field(
+        default_factory=list,
+        description="Entries in the fault store that were refused (heal deletes them)",
+    )
 
 
 class Healed(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from faultline.control.schemas import FaultChange, FaultView
+from faultline.control.schemas import FaultChange, FaultList, FaultView, StoreProblemView
 from faultline.errors import InvalidRequest, NotFound
 from faultline.faults.catalogue import CATALOGUE, FaultSpec
 from faultline.faults.store import ActiveFault, FaultStore
@@ -54,9 +54,15 @@ class FaultControl:
     def __init__(self, store: FaultStore) -> None:
         self._store = store
 
-    async def states(self) -> list[FaultView]:
-        active = await self._store.read_all()
-        return [view(spec, active.get(name)) for name, spec in CATALOGUE.items()]
+    async def states(self) -> FaultList:
+        snapshot = await self._store.read()
+        return FaultList(
+            faults=[view(spec, snapshot.active.get(name)) for name, spec in CATALOGUE.items()],
+            store_problems=[
+                StoreProblemView(key=problem.key, problem=problem.problem)
+                for problem in snapshot.problems
+            ],
+        )
 
     async def enable(self, name: str, change: FaultChange, actor: str) -> FaultView:
         spec = spec_of(name)

@@ -44,12 +44,21 @@ async def take_stock(product_id: int, quantity: int) -> bool:
 
 
 async def restock_below(low_water_mark: int, restock_level: int) -> list[int]:
-    """Bring every product under the low-water mark back to the restock level; their ids."""
+    """Bring every product under the low-water mark back to the restock level; their ids.
+
+    The rows are locked first, in id order (SELECT ... ORDER BY id FOR UPDATE), as order placement
+    locks them (services.orders.price_lines): an UPDATE alone locks in whatever order it scans
+    the table, and an order holding one row while the restock holds another would deadlock.
+    """
     async with in_transaction():
-        ids = [
-            int(pid)  # type: ignore[call-overload]  # values_list(flat=True) yields scalars
-            for pid in await Product.filter(stock__lt=low_water_mark).values_list("id", flat=True)
-        ]
+        # (values_list() would drop the FOR UPDATE: Tortoise adds it to model queries only.)
+        locked = (
+            await Product.filter(stock__lt=low_water_mark)
+            .order_by("id")
+            .select_for_update()
+            .only("id")
+        )
+        ids = [product.id for product in locked]
         if ids:
             await Product.filter(id__in=ids, stock__lt=low_water_mark).update(stock=restock_level)
     return ids

@@ -11,9 +11,11 @@ listing (n_plus_one) and the order transaction (lock_contention).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mmap
 import random
 import time
+from pathlib import Path
 
 import structlog
 from fastapi import Request
@@ -72,19 +74,55 @@ class ConnectionLeak:
         return len(released)
 
 
+# Where this process's memory limit is written: cgroup v2, then v1.
+CGROUP_LIMIT_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+# The share of that limit the hoard may take: the process itself needs the rest.
+HOARD_SHARE_OF_LIMIT = 0.6
+
+
+def memory_limit_bytes(
+    limit_files: tuple[Path, ...] = CGROUP_LIMIT_FILES, meminfo: Path = Path("/proc/meminfo")
+) -> int:
+    """This process's memory limit: its cgroup's, else the memory the machine has available."""
+    for path in limit_files:
+        with contextlib.suppress(OSError, ValueError):
+            value = path.read_text().strip()
+            if value != "max" and int(value) < 1 << 60:  # v1 says "no limit" with a huge number
+                return int(value)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 1 << 40
+
+
 class MemoryHoard:
     """memory_leak: anonymous mappings, touched so they count in RSS; closing one returns it to
-    the operating system at once (plain bytes objects may stay in the allocator's heap)."""
+    the operating system at once (plain bytes objects may stay in the allocator's heap).
+
+    Never more than HOARD_SHARE_OF_LIMIT of the process's memory limit, whatever max_mb says: a
+    leak that gets the replica OOM-killed in a loop teaches nothing."""
 
     PAGE = mmap.PAGESIZE
 
-    def __init__(self) -> None:
+    def __init__(self, limit_bytes: int | None = None) -> None:
         self.blocks: list[mmap.mmap] = []
         self.bytes = 0
+        self._limit_bytes = limit_bytes
+
+    @property
+    def cap_bytes(self) -> int:
+        if self._limit_bytes is None:
+            self._limit_bytes = memory_limit_bytes()
+            log.info("fault.memory_leak.cap", cap_bytes=self.cap_bytes)
+        return int(self._limit_bytes * HOARD_SHARE_OF_LIMIT)
 
     def retain(self, kb: int, max_mb: int) -> None:
         size = kb * 1024
-        if self.bytes + size > max_mb * 1024 * 1024:
+        if self.bytes + size > min(max_mb * 1024 * 1024, self.cap_bytes):
             return
         block = mmap.mmap(-1, size)
         for offset in range(0, size, self.PAGE):

@@ -3,7 +3,9 @@
 A change reaches the replica within a second: a pub/sub message wakes the sync loop at once, and
 it re-reads every second anyway (a missed message or a Redis key expiring needs no message).
 If the store cannot be read for longer than the grace period, every fault switches off here: a
-broken lab must fail safe, never stay broken with no way to heal it.
+broken lab must fail safe, never stay broken with no way to heal it. The loop survives anything:
+a bad store entry is reported and treated as off (faultline.faults.store), and any other error in
+a sync is logged and the next tick tries again.
 
 The runtime reads the store over its own connections (`STORE_CONNECTIONS`, not the cache's pool):
 under overload the shop's requests can hold every cache connection, and a runtime sharing them
@@ -26,8 +28,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from faultline.faults.catalogue import CATALOGUE
-from faultline.faults.store import CHANNEL, ActiveFault, FaultStore
-from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER
+from faultline.faults.store import CHANNEL, ActiveFault, FaultStore, StoreProblem
+from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER, FAULT_STORE_INVALID
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +50,7 @@ class FaultRuntime:
         self._redis: Redis | None = None
         self.last_sync = 0.0
         self.store_reachable = True
+        self.problems: list[StoreProblem] = []
         for name in CATALOGUE:
             FAULT_ACTIVE.labels(name).set(0)
 
@@ -66,7 +69,10 @@ class FaultRuntime:
         for name in previous.keys() - snapshot.keys():
             log.info("fault.off", fault=name)
             for hook in self._on_disable:
-                await hook(name)
+                try:
+                    await hook(name)
+                except Exception:  # one hook failing must not keep the others from releasing
+                    log.exception("fault.release_failed", fault=name)
         for name in CATALOGUE:
             fault = snapshot.get(name)
             FAULT_ACTIVE.labels(name).set(1 if fault else 0)
@@ -82,7 +88,10 @@ class FaultRuntime:
             asyncio.create_task(self._sync_loop(interval, grace), name="fault-sync"),
             asyncio.create_task(self._listen(), name="fault-listen"),
         ]
-        await self.sync_once(grace)
+        try:
+            await self.sync_once(grace)
+        except Exception:  # start anyway: the loop retries every interval
+            log.exception("fault.sync_failed")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -96,7 +105,7 @@ class FaultRuntime:
     async def sync_once(self, grace: float) -> None:
         assert self._store is not None
         try:
-            snapshot = await self._store.read_all()
+            snapshot = await self._store.read()
         except (RedisError, OSError) as exc:
             if self.store_reachable:
                 log.warning("fault.store_unreachable", error_type=type(exc).__name__, grace_s=grace)
@@ -109,14 +118,25 @@ class FaultRuntime:
             log.info("fault.store_reachable")
         self.store_reachable = True
         self.last_sync = time.monotonic()
-        await self.apply(snapshot)
+        self._report(snapshot.problems)
+        await self.apply(snapshot.active)
+
+    def _report(self, problems: list[StoreProblem]) -> None:
+        """Each bad entry logged once (not every second), and counted while it is there."""
+        for problem in set(problems) - set(self.problems):
+            log.error("fault.store_entry_invalid", key=problem.key, problem=problem.problem)
+        self.problems = problems
+        FAULT_STORE_INVALID.set(len(problems))
 
     async def _sync_loop(self, interval: float, grace: float) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
             self._wake.clear()
-            await self.sync_once(grace)
+            try:
+                await self.sync_once(grace)
+            except Exception:
+                log.exception("fault.sync_failed")
 
     async def _listen(self) -> None:
         assert self._redis is not None
@@ -127,7 +147,7 @@ class FaultRuntime:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self._wake.set()
-            except (RedisError, OSError):
+            except Exception:  # Redis gone, or anything else: listen again in a second
                 await asyncio.sleep(1.0)
 
     def stamp(self) -> dict[str, Any]:

@@ -111,6 +111,15 @@ FAULT_ACTIVE = Gauge("fault_active", "1 while the fault is on in this process", 
 FAULT_PARAMETER = Gauge(
     "fault_parameter", "Numeric parameters of active faults", ["fault", "parameter"]
 )
+FAULT_STORE_INVALID = Gauge(
+    "fault_store_invalid_entries",
+    "Fault store entries this process read and refused (bad JSON, shape or bounds); treated as off",
+)
+FAILED_AUTHS = Counter(
+    "control_failed_authentications",
+    "Fault changes refused for a missing or wrong token (outcome: unauthorized or rate_limited)",
+    ["outcome"],
+)
 FAULT_CHANGES = Counter(
     "fault_changes", "Fault changes made through the control service", ["fault", "action"]
 )
