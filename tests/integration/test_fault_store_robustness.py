@@ -62,6 +62,7 @@ class Traffic:
 
     url: str
     statuses: Counter[int] = field(default_factory=Counter)
+    failures_at: list[float] = field(default_factory=list)  # when each non-200 came back
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -69,9 +70,12 @@ class Traffic:
             product = 1
             while not self.stop.is_set():
                 try:
-                    self.statuses[http.get(f"/api/v1/products/{product}").status_code] += 1
+                    status = http.get(f"/api/v1/products/{product}").status_code
                 except httpx.HTTPError as exc:
-                    self.statuses[type(exc).__name__] += 1  # type: ignore[index]
+                    status = type(exc).__name__  # type: ignore[assignment]
+                self.statuses[status] += 1
+                if status != 200:
+                    self.failures_at.append(time.monotonic())
                 product = product % 20 + 1
 
 
@@ -182,6 +186,7 @@ def test_a_corrupt_store_is_reported_and_skipped_while_the_lab_keeps_working(
             assert httpx.get(f"{newcomer}/api/v1/products/1", timeout=5).status_code == 200
 
         # The sync loop is alive: a real change replaces a bad entry, and its TTL still expires.
+        errors_on = time.monotonic()
         changed = httpx.put(
             f"{control}/api/faults/errors",
             json={"params": {"probability": 1.0}, "ttl_seconds": 2},
@@ -190,6 +195,7 @@ def test_a_corrupt_store_is_reported_and_skipped_while_the_lab_keeps_working(
         assert changed.status_code == 200, changed.text
         wait_for(lambda: metric(replica, "fault_active", {"fault": "errors"}) == 1, timeout=2)
         wait_for(lambda: metric(replica, "fault_active", {"fault": "errors"}) == 0, timeout=5)
+        errors_off = time.monotonic() + 0.5  # a request answered as the fault went off
 
         time.sleep(2.5)  # a few more sync ticks with the bad entries still there
         healed = httpx.delete(f"{control}/api/faults", headers=AUTH, timeout=5)
@@ -204,6 +210,7 @@ def test_a_corrupt_store_is_reported_and_skipped_while_the_lab_keeps_working(
     assert sum(traffic.statuses.values()) > served_after_heal > 50
     # Only the two seconds of the real `errors` fault answered 500; nothing else failed.
     assert set(traffic.statuses) <= {200, 500}, traffic.statuses
+    assert all(errors_on <= at <= errors_off for at in traffic.failures_at)
     # Each bad entry was reported once, not once per second.
     reported = Counter(
         str(e["key"]) for e in log_events(logs / "api.log", "fault.store_entry_invalid")
