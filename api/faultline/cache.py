@@ -18,8 +18,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from faultline import hooks
 from faultline.config import Settings
-from faultline.faults.effects import fail_if_cache_outage
 from faultline.schemas import ProductOut
 from faultline.telemetry.metrics import CACHE_DURATION, CACHE_REQUESTS
 
@@ -71,7 +71,7 @@ class ProductCache:
     async def _lookup(self, product_id: int) -> tuple[CacheResult, ProductOut | None]:
         started = time.perf_counter()
         try:
-            await fail_if_cache_outage()
+            await hooks.current().before_cache_call()
             raw = await self._redis.get(product_key(product_id))
         except RedisError as exc:
             log.warning("cache.error", op="get", error_type=type(exc).__name__)
@@ -89,7 +89,7 @@ class ProductCache:
     async def put(self, product: ProductOut) -> None:
         started = time.perf_counter()
         try:
-            await fail_if_cache_outage()
+            await hooks.current().before_cache_call()
             await self._redis.set(product_key(product.id), product.model_dump_json(), ex=self._ttl)
         except RedisError as exc:
             log.warning("cache.error", op="set", error_type=type(exc).__name__)
@@ -101,7 +101,7 @@ class ProductCache:
         if not keys:
             return
         try:
-            await fail_if_cache_outage()
+            await hooks.current().before_cache_call()
             await self._redis.delete(*keys)
         except RedisError as exc:
             # The TTL bounds how long a stale stock figure can be served.

@@ -9,12 +9,11 @@ import structlog
 from fastapi import FastAPI
 from tortoise.contrib.fastapi import RegisterTortoise
 
-from faultline import __version__
+from faultline import __version__, hooks
 from faultline.cache import ProductCache, create_redis
 from faultline.config import Settings, get_settings
 from faultline.db.config import tortoise_config
 from faultline.errors import install_error_handlers
-from faultline.faults import effects as fault_effects
 from faultline.faults.runtime import RUNTIME as FAULTS
 from faultline.faults.runtime import STORE_CONNECTIONS as FAULT_STORE_CONNECTIONS
 from faultline.gc_tuning import tune_garbage_collector
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # One per process: it bounds readiness checks (faultline.services.health).
             app.state.health = HealthService(settings.database_url, redis, settings.service_name)
             keeper.start()
-            fault_effects.install(FAULTS)
+            hooks.install(FAULTS)  # the faults act through the seams (faultline.hooks)
             # Its own connections: shop traffic filling the cache's pool must not cut the fault
             # runtime off from the store (see faultline.faults.runtime).
             fault_redis = create_redis(settings, max_connections=FAULT_STORE_CONNECTIONS)
@@ -66,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 fault_redis,
                 settings.fault_sync_interval_seconds,
                 settings.fault_store_grace_seconds,
+                effects=True,
             )
             # Last: everything start-up built is in place to be frozen.
             frozen = tune_garbage_collector(

@@ -18,7 +18,9 @@ from faultline.config import Settings
 from faultline.db.models import OrderItem
 from faultline.db.pool import current_pool
 from faultline.faults.catalogue import CATALOGUE
-from faultline.faults.effects import HOARD, LEAK
+from faultline.faults.kinds.cpu_saturation import NEIGHBOUR
+from faultline.faults.kinds.memory_leak import HOARD
+from faultline.faults.kinds.pool_exhaustion import LEAK
 from faultline.faults.runtime import RUNTIME
 from faultline.faults.store import FaultStore
 from tests.integration.conftest import FaultSwitch, ProductFactory
@@ -241,6 +243,32 @@ async def test_memory_leak_fault(client: httpx.AsyncClient, faults: FaultSwitch)
     await faults.off("memory_leak")
     assert HOARD.bytes == 0
     assert rss_bytes() - baseline < 10 * 1024 * 1024  # returned to the operating system
+
+
+async def test_cpu_saturation_fault(client: httpx.AsyncClient, faults: FaultSwitch) -> None:
+    """Threads beside the event loop burn a core while the fault is on (the process's own CPU
+    counter says so, as the Runtime dashboard reads it); a new setting restarts them, and
+    switching it off stops every one."""
+
+    def cpu_seconds(samples: Samples) -> float:
+        return value(samples, "process_cpu_seconds_total")
+
+    await faults.on("cpu_saturation", threads=1, duty_percent=100)
+    assert NEIGHBOUR.running == 1
+    before, started = cpu_seconds(await scrape(client)), time.monotonic()
+    await asyncio.sleep(1.0)  # the event loop idles; only the neighbour works
+    busy = (cpu_seconds(await scrape(client)) - before) / (time.monotonic() - started)
+    assert busy > 0.7, f"{busy:.2f} cores busy with the fault on"
+    assert (await client.get("/api/v1/products/5")).status_code == 200  # slower, still served
+
+    await faults.on("cpu_saturation", threads=2, duty_percent=50)
+    assert NEIGHBOUR.running == 2
+    await faults.off("cpu_saturation")
+    assert NEIGHBOUR.running == 0
+    before, started = cpu_seconds(await scrape(client)), time.monotonic()
+    await asyncio.sleep(1.0)
+    idle = (cpu_seconds(await scrape(client)) - before) / (time.monotonic() - started)
+    assert idle < 0.3, f"{idle:.2f} cores still busy after the fault went off"
 
 
 async def test_lock_contention_fault(

@@ -9,8 +9,12 @@ from typing import Any
 
 import yaml
 
-from faultline.faults.catalogue import MemoryLeakParams
-from faultline.faults.effects import HOARD_SHARE_OF_LIMIT, MemoryHoard, memory_limit_bytes
+from faultline.faults.kinds.memory_leak import (
+    HOARD_SHARE_OF_LIMIT,
+    MemoryHoard,
+    MemoryLeakParams,
+    memory_limit_bytes,
+)
 from tests.support.stack_files import ROOT, megabytes
 
 # The API's own working set under load, rounded up (docs/reliability.md, soak: ~100 MiB).

@@ -80,7 +80,7 @@ def test_bad_settings_fail_at_startup(
 def test_body_integers_are_json_schema_integers() -> None:
     """3 and 3.0 are integers (as JSON Schema says); true and "3" are not (found by
     schemathesis: the control service took `false` for 0)."""
-    from faultline.faults.catalogue import CacheOutageParams
+    from faultline.faults.kinds.cache_outage import CacheOutageParams
     from faultline.schemas import OrderItemIn
 
     assert OrderItemIn.model_validate({"product_id": 3.0, "quantity": 2}).product_id == 3

@@ -28,8 +28,9 @@ from faultline.control.rate_limit import FailedAuthLimiter
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed, change_model_for
 from faultline.control.service import FaultControl, spec_of
 from faultline.errors import AppError, ErrorBody, error_response, install_error_handlers
-from faultline.faults.catalogue import CATALOGUE, FaultSpec
+from faultline.faults.catalogue import CATALOGUE
 from faultline.faults.runtime import RUNTIME as FAULTS
+from faultline.faults.spec import AnySpec as FaultSpec
 from faultline.faults.store import FaultStore
 from faultline.middleware import (
     BodySizeLimitMiddleware,
@@ -255,9 +256,13 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
         redis = create_redis(settings)
         app.state.control = FaultControl(FaultStore(redis))
-        # The control service keeps its own view in step too, so its /metrics show fault_active.
+        # The control service keeps its own view in step too, so its /metrics show fault_active;
+        # it only watches: no fault acts in this process.
         await FAULTS.start(
-            redis, settings.fault_sync_interval_seconds, settings.fault_store_grace_seconds
+            redis,
+            settings.fault_sync_interval_seconds,
+            settings.fault_store_grace_seconds,
+            effects=False,
         )
         try:
             yield

@@ -5,7 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from faultline.faults.catalogue import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, FaultSpec
+from faultline.faults.catalogue import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS
+from faultline.faults.spec import AnySpec as FaultSpec
 from faultline.json_types import JsonInt
 
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from faultline.control.schemas import FaultChange, FaultList, FaultView, StoreProblemView
 from faultline.errors import InvalidRequest, NotFound
-from faultline.faults.catalogue import CATALOGUE, FaultSpec
+from faultline.faults.catalogue import CATALOGUE
+from faultline.faults.spec import AnySpec as FaultSpec
 from faultline.faults.store import ActiveFault, FaultStore
 from faultline.telemetry.metrics import FAULT_CHANGES
 
@@ -25,7 +26,7 @@ def view(spec: FaultSpec, active: ActiveFault | None) -> FaultView:
         params_schema=spec.params.model_json_schema(),
         defaults=spec.params().model_dump(),
         active=active is not None,
-        params=active.params if active else None,
+        params=active.params.model_dump(mode="json") if active else None,
         enabled_at=active.enabled_at if active else None,
         expires_at=active.expires_at if active else None,
         seconds_left=round(active.seconds_left, 1) if active else None,
@@ -41,7 +42,8 @@ def spec_of(name: str) -> FaultSpec:
 
 def validate_params(spec: FaultSpec, params: dict[str, Any]) -> dict[str, Any]:
     try:
-        return spec.params.model_validate(params).model_dump(mode="json")
+        checked: dict[str, Any] = spec.params.model_validate(params).model_dump(mode="json")
+        return checked
     except ValidationError as exc:
         details = [
             {"loc": ["body", "params", *err["loc"]], "msg": err["msg"], "type": err["type"]}

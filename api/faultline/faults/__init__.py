@@ -1,1 +1,2 @@
-"""Fault injection: the catalogue, the shared state in Redis, and the real effects."""
+"""Fault injection: the catalogue (one module per fault in `kinds`), the shared state in Redis,
+and the runtime that acts through the seams of faultline.hooks."""

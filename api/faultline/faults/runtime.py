@@ -1,4 +1,5 @@
-"""What this replica believes is broken right now, kept in step with the fault store.
+"""What this replica believes is broken right now, kept in step with the fault store, and the
+seams (faultline.hooks) through which the active faults act on the shop.
 
 A change reaches the replica within a second: a pub/sub message wakes the sync loop at once, and
 it re-reads every second anyway (a missed message or a Redis key expiring needs no message).
@@ -11,8 +12,9 @@ The runtime reads the store over its own connections (`STORE_CONNECTIONS`, not t
 under overload the shop's requests can hold every cache connection, and a runtime sharing them
 would miss its reads and, after the grace period, switch every fault off mid-workshop.
 
-The runtime is process-wide (`RUNTIME`): the effects live deep in the stack (the connection
-class, the cache) and faults are a property of the process, not of a request.
+The runtime is process-wide (`RUNTIME`): faults are a property of the process, not of a request.
+The API starts it with `effects=True`; the control service only watches (for its fault_active
+metrics), so nothing a fault starts or holds ever runs there.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -33,9 +35,6 @@ from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER, FAULT_STO
 
 log = structlog.get_logger(__name__)
 
-OnDisable = Callable[[str], Awaitable[None]]
-
-
 # The runtime's own Redis connections: one subscribed to the change channel, one for reads.
 STORE_CONNECTIONS = 2
 
@@ -43,7 +42,7 @@ STORE_CONNECTIONS = 2
 class FaultRuntime:
     def __init__(self) -> None:
         self.active: dict[str, ActiveFault] = {}
-        self._on_disable: list[OnDisable] = []
+        self.effects = False
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._store: FaultStore | None = None
@@ -57,31 +56,38 @@ class FaultRuntime:
     def get(self, name: str) -> ActiveFault | None:
         return self.active.get(name)
 
-    def on_disable(self, hook: OnDisable) -> None:
-        """Run `hook(name)` when a fault switches off here (release what it held)."""
-        self._on_disable.append(hook)
-
     async def apply(self, snapshot: dict[str, ActiveFault]) -> None:
         previous = self.active
         self.active = snapshot
-        for name in snapshot.keys() - previous.keys():
-            log.warning("fault.on", fault=name, params=snapshot[name].params)
+        for name, now_on in snapshot.items():
+            before = previous.get(name)
+            if before is None or before.params != now_on.params:
+                log.warning("fault.on", fault=name, params=now_on.params.model_dump(mode="json"))
+                await self._run_effect(name, "switched_on", now_on)
         for name in previous.keys() - snapshot.keys():
             log.info("fault.off", fault=name)
-            for hook in self._on_disable:
-                try:
-                    await hook(name)
-                except Exception:  # one hook failing must not keep the others from releasing
-                    log.exception("fault.release_failed", fault=name)
+            await self._run_effect(name, "switched_off", None)
         for name in CATALOGUE:
             fault = snapshot.get(name)
             FAULT_ACTIVE.labels(name).set(1 if fault else 0)
             if fault is not None:
-                for param, value in fault.params.items():
+                for param, value in fault.params.model_dump().items():
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         FAULT_PARAMETER.labels(name, param).set(value)
 
-    async def start(self, redis: Redis, interval: float, grace: float) -> None:
+    async def _run_effect(self, name: str, which: str, fault: ActiveFault | None) -> None:
+        """A fault's switched_on(params) or switched_off(), where effects run; a failing one is
+        logged and does not keep the others from running."""
+        hook = getattr(CATALOGUE[name], which)
+        if not self.effects or hook is None:
+            return
+        try:
+            await (hook(fault.params) if fault is not None else hook())
+        except Exception:
+            log.exception(f"fault.{which}_failed", fault=name)
+
+    async def start(self, redis: Redis, interval: float, grace: float, *, effects: bool) -> None:
+        self.effects = effects
         self._redis = redis
         self._store = FaultStore(redis)
         self._tasks = [
@@ -153,6 +159,41 @@ class FaultRuntime:
     def stamp(self) -> dict[str, Any]:
         """Span attributes naming the active faults (`faultline.fault.<name>`)."""
         return {f"faultline.fault.{name}": True for name in self.active}
+
+    # --- The seams (faultline.hooks.Seams): each active fault's hook, in catalogue order. ---
+
+    async def before_request(self, route: str) -> None:
+        active = self.active  # one snapshot for the whole request
+        if not active:
+            return
+        trace.get_current_span().set_attributes(self.stamp())
+        structlog.contextvars.bind_contextvars(faults=sorted(active))
+        for name, fault in active.items():
+            hook = CATALOGUE[name].before_request
+            if hook is not None:
+                await hook(fault.params, route)
+
+    def statement_delay(self) -> float:
+        return sum(
+            hook(fault.params)
+            for name, fault in self.active.items()
+            if (hook := CATALOGUE[name].statement_delay) is not None
+        )
+
+    async def before_cache_call(self) -> None:
+        for name, fault in self.active.items():
+            hook = CATALOGUE[name].before_cache_call
+            if hook is not None:
+                await hook(fault.params)
+
+    async def in_order_transaction(self) -> None:
+        for name, fault in self.active.items():
+            hook = CATALOGUE[name].in_order_transaction
+            if hook is not None:
+                await hook(fault.params)
+
+    def one_query_per_order_item(self) -> bool:
+        return any(CATALOGUE[name].one_query_per_order_item for name in self.active)
 
 
 RUNTIME = FaultRuntime()

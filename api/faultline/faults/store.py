@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from faultline.faults.catalogue import CATALOGUE, MAX_TTL_SECONDS
+from faultline.faults.params import FaultParams
 
 KEY_PREFIX = "faultline:fault:"
 CHANNEL = "faultline:faults:changed"
@@ -33,7 +34,7 @@ CLOCK_SKEW_SECONDS = 60.0
 @dataclass(frozen=True)
 class ActiveFault:
     name: str
-    params: dict[str, Any]
+    params: FaultParams  # an instance of the fault's own model, checked against its bounds
     enabled_at: float
     expires_at: float
 
@@ -81,7 +82,7 @@ def parse_entry(name: str, raw: bytes | str, now: float) -> ActiveFault | None:
     if not isinstance(data["params"], dict):
         raise InvalidEntry("params is not an object")
     try:
-        params = CATALOGUE[name].params.model_validate(data["params"]).model_dump(mode="json")
+        params = CATALOGUE[name].params.model_validate(data["params"])
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) or "params" for e in exc.errors())
         raise InvalidEntry(f"parameters outside the catalogue's bounds: {fields}") from exc
@@ -95,9 +96,15 @@ class FaultStore:
         self._redis = redis
 
     async def enable(self, name: str, params: dict[str, Any], ttl_seconds: int) -> ActiveFault:
+        """Turn `name` on with `params` (already checked by the caller; checked again here)."""
         now = time.time()
-        fault = ActiveFault(name, params, now, now + ttl_seconds)
-        payload = {"params": params, "enabled_at": now, "expires_at": fault.expires_at}
+        model = CATALOGUE[name].params.model_validate(params)
+        fault = ActiveFault(name, model, now, now + ttl_seconds)
+        payload = {
+            "params": model.model_dump(mode="json"),
+            "enabled_at": now,
+            "expires_at": fault.expires_at,
+        }
         await self._redis.set(KEY_PREFIX + name, json.dumps(payload), ex=ttl_seconds)
         await self._redis.publish(CHANNEL, name)
         return fault

@@ -2,6 +2,9 @@
 
 from typing import Any
 
+from fastapi import Request
+
+from faultline import hooks
 from faultline.errors import ErrorBody
 
 # Routers carry their full prefix (no nested prefixes), so a route's own `path` is the complete
@@ -23,3 +26,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "descrip
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Not enough stock for one of the items"}
 }
+
+
+async def before_request(request: Request) -> None:
+    """Router dependency: the `before_request` seam, inside the handler's context (so an error a
+    fault raises is raised where a real one would be, and the route template is known)."""
+    await hooks.current().before_request(str(getattr(request.scope.get("route"), "path", "")))

@@ -3,16 +3,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from faultline.deps import OrdersDep
-from faultline.faults.effects import inject_request_faults
-from faultline.routes import API_PREFIX, COMMON_ERRORS, CONFLICT, NOT_FOUND
+from faultline.routes import API_PREFIX, COMMON_ERRORS, CONFLICT, NOT_FOUND, before_request
 from faultline.schemas import MAX_DB_ID, ORDERS_PAGE_MAX, OrderIn, OrderList, OrderOut
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/orders",
     tags=["orders"],
     responses=COMMON_ERRORS,
-    # Request-level faults run inside the handler context (a no-op when none is on).
-    dependencies=[Depends(inject_request_faults)],
+    # The seam where request-level faults plug in (a no-op when none is on).
+    dependencies=[Depends(before_request)],
 )
 
 IdempotencyKey = Annotated[

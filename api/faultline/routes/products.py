@@ -3,16 +3,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from faultline.deps import CatalogDep
-from faultline.faults.effects import inject_request_faults
-from faultline.routes import API_PREFIX, COMMON_ERRORS, NOT_FOUND
+from faultline.routes import API_PREFIX, COMMON_ERRORS, NOT_FOUND, before_request
 from faultline.schemas import MAX_DB_ID, MAX_OFFSET, PRODUCTS_PAGE_MAX, ProductOut, ProductPage
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/products",
     tags=["products"],
     responses=COMMON_ERRORS,
-    # Request-level faults run inside the handler context (a no-op when none is on).
-    dependencies=[Depends(inject_request_faults)],
+    # The seam where request-level faults plug in (a no-op when none is on).
+    dependencies=[Depends(before_request)],
 )
 
 

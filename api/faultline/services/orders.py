@@ -16,12 +16,12 @@ from opentelemetry import trace
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from faultline import hooks
 from faultline.cache import ProductCache
 from faultline.db import orders as order_queries
 from faultline.db import products as product_queries
 from faultline.db.models import Order, OrderItem
 from faultline.errors import InsufficientStock, InvalidRequest, NotFound
-from faultline.faults.effects import hold_hot_lock, n_plus_one_active
 from faultline.schemas import OrderIn, OrderItemOut, OrderOut
 from faultline.telemetry.metrics import ORDER_VALUE, ORDERS_CREATED, STOCKOUTS
 from faultline.telemetry.spans import operation_span
@@ -124,7 +124,7 @@ class OrderService:
     ) -> Order:
         product_ids = [item.product_id for item in order.items]
         async with in_transaction():
-            await hold_hot_lock()  # no-op unless the lock_contention fault is on
+            await hooks.current().in_order_transaction()  # the seam lock_contention uses
             prices = await product_queries.prices_of(product_ids)
             lines, total = price_lines(order, prices)
             for product_id, quantity, _ in lines:
@@ -154,5 +154,6 @@ class OrderService:
         return order_out(order)
 
     async def recent_orders(self, limit: int) -> Sequence[OrderOut]:
-        rows = await order_queries.recent_orders(limit, one_query_per_item=n_plus_one_active())
+        one_by_one = hooks.current().one_query_per_order_item()  # the seam n_plus_one uses
+        rows = await order_queries.recent_orders(limit, one_query_per_item=one_by_one)
         return [order_out(order, items) for order, items in rows]
