@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from faultline.signals import SHOP, p99  # the same selector and quantile as the console charts
+from faultline.promql import SHOP, p99  # the same selector and quantile as the console charts
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROM = {"type": "prometheus", "uid": "prometheus"}

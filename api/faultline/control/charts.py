@@ -1,4 +1,4 @@
-"""Live charts for the console: the key signals (faultline.signals) read from Prometheus over
+"""Live charts for the console: the key signals (faultline.promql) read from Prometheus over
 the last minutes, plus when each fault was on. The control service asks Prometheus itself, so
 the page needs neither CORS nor a CDN."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from faultline.signals import CHARTS, FAULT_MARKS
+from faultline.promql import CHARTS, FAULT_MARKS
 
 STEP_SECONDS = 5
 

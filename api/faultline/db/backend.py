@@ -11,11 +11,16 @@ from typing import Any
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
+from faultline.config import Settings
 from faultline.db.connection import FaultableConnection
 from faultline.db.pool import create_bounded_pool
 
-DEFAULT_ACQUIRE_TIMEOUT_SECONDS = 2.0
-DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS = 0.005
+# faultline.db.config always passes both; a config without them gets the settings' defaults
+# (defined once, in faultline.config).
+DEFAULT_ACQUIRE_TIMEOUT_SECONDS: float = Settings.model_fields["db_acquire_timeout_seconds"].default
+DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS: float = Settings.model_fields[
+    "db_pool_wait_span_threshold_seconds"
+].default
 
 
 class BoundedAsyncpgClient(AsyncpgDBClient):

@@ -1,4 +1,4 @@
-"""The lab's key signals as named PromQL: one definition, read by the console's live charts
+"""The lab's key signals as named PromQL queries: one definition, read by the console's live charts
 (and linked to the Grafana dashboard that shows the same thing)."""
 
 from __future__ import annotations
