@@ -95,30 +95,30 @@ test-unit: install ## Only the tests that need no server (seconds)
 
 bench: install ## What telemetry costs: bare vs full API under wrk, interleaved rounds, a control, the API pinned to a core (~12 min)
 	@scripts/ensure-tools.sh
-	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.telemetry_cost $(BENCH_ARGS)
 
 bench-pool: install ## The goals judged over the saved make bench runs of this commit (BENCH_POOL_ARGS=--all: every run; --recorded: the committed runs the README quotes); median of all rounds, 95% interval
-	$(BIN)/python scripts/bench_pool.py $(BENCH_POOL_ARGS)
+	$(BIN)/python -m bench.pool $(BENCH_POOL_ARGS)
 
 bench-instructions: install ## What telemetry costs in instructions per request (valgrind; noise-free, ~5 min)
 	@scripts/ensure-tools.sh
-	$(BIN)/python scripts/bench_instructions.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
 
 hardening: install ## Proof under stress: faults, outages, shutdown, soak (5 min), schemathesis, audit -> report
 	@scripts/ensure-tools.sh
-	$(BIN)/python scripts/hardening.py $(HARDENING_ARGS)
+	$(BIN)/python -m bench.hardening $(HARDENING_ARGS)
 
 audit: install ## Dependency audit of both lock files (pip-audit, else PyPI's project JSON; names what it could not check)
-	$(BIN)/python scripts/audit.py $(AUDIT_ARGS)
+	$(BIN)/python -m dev.audit $(AUDIT_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy (strict)
-	$(BIN)/ruff check api tests scripts loadtest grafana
-	$(BIN)/ruff format --check api tests scripts loadtest grafana
+	$(BIN)/ruff check api labkit bench dev tests scripts loadtest grafana
+	$(BIN)/ruff format --check api labkit bench dev tests scripts loadtest grafana
 	$(BIN)/mypy
 
 fmt: install ## Format and autofix with ruff
-	$(BIN)/ruff format api tests scripts loadtest grafana
-	$(BIN)/ruff check --fix api tests scripts loadtest grafana
+	$(BIN)/ruff format api labkit bench dev tests scripts loadtest grafana
+	$(BIN)/ruff check --fix api labkit bench dev tests scripts loadtest grafana
 
 doctor: ## Before a workshop: will `make up` work here? One line per problem, with its fix
 	@scripts/doctor.sh
@@ -192,17 +192,17 @@ verify: $(HOST_PYTHON_NEEDED) ## On a running stack: is every promised signal in
 	@$(LAB_PYTHON) scripts/verify.py
 
 scenarios: $(HOST_PYTHON_NEEDED) ## The workshop scenarios, one line each
-	@$(LAB_PYTHON) scripts/scenario.py list
+	@$(LAB_PYTHON) -m scripts.scenario list
 
 scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one)
 	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenario|mystery> (make scenarios lists them)"; exit 2; }
-	@$(LAB_PYTHON) scripts/scenario.py run $(NAME) $(ARGS)
+	@$(LAB_PYTHON) -m scripts.scenario run $(NAME) $(ARGS)
 
 reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facilitator's key
-	@$(LAB_PYTHON) scripts/scenario.py reveal
+	@$(LAB_PYTHON) -m scripts.scenario reveal
 
 docs: install ## Re-render the generated sections of README.md and docs/ (fault table, bench tables)
-	$(BIN)/python scripts/render_docs.py
+	$(BIN)/python -m dev.render_docs
 
 clean: ## Stop the stack and delete its volumes, the virtualenv and caches
 	-@if [ "$(DOCKER_ENGINE)" = yes ]; then $(COMPOSE) --profile tools down --volumes; fi

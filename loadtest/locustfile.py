@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import time
 import uuid
-from pathlib import Path
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# shapes.py sits beside this file: Locust puts the locustfile's directory on the import path.
 from shapes import PROFILES, ProfileParams, target
 
 CATALOGUE_SIZE = int(os.environ.get("CATALOGUE_SIZE", "1200"))

@@ -1,10 +1,12 @@
 """Workshop scenarios: run a guided incident against the lab (compose stack or native lab).
 
-    python scripts/scenario.py list                     every scenario with its teaser
-    python scripts/scenario.py run NAME [--speed N]     run it: load, fault timeline, progress
-    python scripts/scenario.py run mystery              a random one, without saying which
-    python scripts/scenario.py reveal                   which one the mystery was, and its key
-    python scripts/scenario.py brief NAME | key NAME    print the participant brief / the key
+    python -m scripts.scenario list                   every scenario with its teaser
+    python -m scripts.scenario run NAME [--speed N]   run it: load, fault timeline, progress
+    python -m scripts.scenario run mystery            a random one, without saying which
+    python -m scripts.scenario reveal                 which one the mystery was, and its key
+    python -m scripts.scenario brief NAME | key NAME  print the participant brief / the key
+
+(from the repository's root, as `make scenario` runs it: the load profiles are loadtest.shapes)
 
 A run follows the scenario's load profile (loadtest/shapes.py) by setting Locust's users through
 its web API, applies the fault timeline through the control API, prints the phase, what to look
@@ -30,12 +32,13 @@ from typing import Any
 import httpx
 import yaml
 
+from faultline.control.client import control_client
+from loadtest.shapes import ProfileParams, target
+
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 CONTRACT_FILE = SCENARIOS / "signal-contract.yml"
 MYSTERY = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab")) / "mystery-scenario"
-sys.path.insert(0, str(ROOT / "loadtest"))
-from shapes import ProfileParams, target  # noqa: E402
 
 
 def load_scenarios() -> dict[str, dict[str, Any]]:
@@ -52,12 +55,7 @@ def contract() -> dict[str, Any]:
 
 class Lab:
     def __init__(self) -> None:
-        token = os.environ.get("FAULTLINE_ADMIN_TOKEN", "faultline-local-only")
-        self.control = httpx.Client(
-            base_url=os.environ.get("FAULTLINE_CONTROL_URL", "http://127.0.0.1:8080"),
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=5,
-        )
+        self.control = control_client()
         self.prometheus = httpx.Client(
             base_url=os.environ.get("PROMETHEUS_URL", "http://127.0.0.1:9090"), timeout=5
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import Postgres, Redis, servers
+from labkit.servers import Postgres, Redis, servers
 
 
 @pytest.fixture(scope="session")

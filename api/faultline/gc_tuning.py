@@ -1,9 +1,9 @@
 """The garbage collector's settings for a long-running server process.
 
-With CPython's defaults (thresholds 700/10/10) the collector took 20-24% of the API's CPU under
-load (gc.callbacks, GET /api/v1/products/{id} at capacity, 2026-11-23): mostly full collections,
-one every ~0.4 s, each walking the ~120,000 objects the process holds (modules, classes, routes,
-pydantic validators) for 60-70 ms while every request in flight waits. Two standard remedies:
+With CPython's defaults (thresholds 700/10/10) the collector took a fifth of the API's CPU under
+load: mostly full collections, each walking the objects the process holds for its whole life
+(modules, classes, routes, pydantic validators) while every request in flight waits (figures in
+docs/telemetry.md). Two standard remedies:
 
 - `gc.freeze()` once start-up is done: those objects live as long as the process, so they move to
   a permanent generation that collections skip (full collections fell to 3-5 ms);
@@ -12,8 +12,6 @@ pydantic validators) for 60-70 ms while every request in flight waits. Two stand
   and promotes them to older generations for nothing. At 20,000, collections under load became
   rare. Only reference cycles wait longer to be freed: at most that many objects' worth.
 
-Measured with both (`scripts/bench.py`-style runs, 10 s at capacity, same run): bare p99 120 ->
-45 ms, full telemetry p99 160-180 -> 80-105 ms, and CPU per request down for both.
 GC_FREEZE_AFTER_STARTUP=false and GC_GEN0_THRESHOLD=700 restore CPython's behaviour.
 """
 

@@ -16,9 +16,9 @@ from redis.asyncio import Redis as AsyncRedis
 
 from faultline.faults.catalogue import CATALOGUE
 from faultline.faults.store import FaultStore
-from tests.support.api import prepare_database, running_api
+from labkit.api import prepare_database, running_api
+from labkit.servers import Postgres, Redis
 from tests.support.metrics import parse, value
-from tests.support.servers import Postgres, Redis
 
 pytestmark = pytest.mark.slow
 

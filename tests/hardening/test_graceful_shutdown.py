@@ -1,7 +1,7 @@
 """SIGTERM under load: drain, finish what is in flight, flush telemetry, close pools, exit.
 
 The API runs as its own uvicorn process with tracing on, exporting to an OTLP receiver (a
-stand-in for the collector: tests/support/otlp_sink.py says why), and slow requests in flight
+stand-in for the collector: labkit/otlp_sink.py says why), and slow requests in flight
 (the latency fault) when SIGTERM arrives.
 """
 
@@ -17,11 +17,11 @@ import asyncpg
 import httpx
 
 from faultline.faults.store import FaultStore
+from labkit.api import api_process
+from labkit.otlp_sink import OtlpSink
+from labkit.servers import Redis
 from tests.hardening.conftest import Faults, api_env
-from tests.support.api import api_process
 from tests.support.figures import record
-from tests.support.otlp_sink import OtlpSink
-from tests.support.servers import Redis
 
 IN_FLIGHT = 40
 DELAY_MS = 2500

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from labkit.api import running_api
+from labkit.prometheus import running_prometheus
+from labkit.servers import Redis
 from tests.hardening.conftest import HardeningApi, redis_url
-from tests.support.api import running_api
 from tests.support.figures import record
-from tests.support.prometheus import running_prometheus
-from tests.support.servers import Redis
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

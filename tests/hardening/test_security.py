@@ -18,10 +18,11 @@ import pytest
 
 from faultline.config import Settings
 from faultline.main import create_app
+from labkit.api import running_api
+from labkit.net import ServerUnavailable
+from labkit.servers import Redis
 from tests.hardening.conftest import redis_url
-from tests.support.api import running_api
 from tests.support.figures import record
-from tests.support.servers import Redis
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hardening-token"
@@ -168,7 +169,7 @@ def test_the_control_service_refuses_a_demo_token_beyond_loopback(
     log_path = tmp_path / "control.log"
     if refused:
         with (
-            pytest.raises(RuntimeError, match="exited early"),
+            pytest.raises(ServerUnavailable, match="exited on start"),
             running_api(env, log_path, command="control"),
         ):
             pass

@@ -1,7 +1,7 @@
 """Soak: sustained shopper load with faults off; memory, file descriptors and connections stay flat.
 
 The API runs with its full default telemetry, exporting to an OTLP receiver (a stand-in for the
-collector: tests/support/otlp_sink.py says why), and its stock keeper on, under the project's own
+collector: labkit/otlp_sink.py says why), and its stock keeper on, under the project's own
 Locust shoppers (loadtest/locustfile.py, every journey, closed loop) for SOAK_SECONDS (45 in
 `make test`; `make hardening` runs 300). Every 5 s: the API's RSS and open fds from /proc, its
 PostgreSQL connections (pg_stat_activity) and Redis clients (CLIENT LIST).
@@ -26,12 +26,13 @@ import redis
 
 from faultline.config import Settings
 from faultline.faults.runtime import STORE_CONNECTIONS
+from labkit.api import api_process
+from labkit.net import free_port
+from labkit.otlp_sink import OtlpSink
+from labkit.servers import Redis
 from tests.hardening.conftest import HARDENING_REDIS_DB, SEEDED_PRODUCTS, api_env, redis_url
-from tests.support.api import api_process
 from tests.support.figures import record
 from tests.support.loadgen import headless_locust
-from tests.support.otlp_sink import OtlpSink
-from tests.support.servers import Redis, free_port
 
 SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "45"))
 SAMPLE_EVERY = 5.0

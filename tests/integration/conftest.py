@@ -19,8 +19,8 @@ from faultline.faults.catalogue import CATALOGUE
 from faultline.faults.runtime import RUNTIME
 from faultline.faults.store import FaultStore
 from faultline.main import create_app
-from tests.support.api import prepare_database
-from tests.support.servers import Postgres, Redis
+from labkit.api import prepare_database
+from labkit.servers import Postgres, Redis
 
 SEEDED_PRODUCTS = 60
 

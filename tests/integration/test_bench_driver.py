@@ -1,4 +1,4 @@
-"""The in-process driver behind `make bench-instructions` (scripts/asgi_driver.py), run directly
+"""The in-process driver behind `make bench-instructions` (bench/asgi_driver.py), run directly
 (not under valgrind, which would take minutes) against the real PostgreSQL and Redis: it starts
 the API, reads every product, then the requested number of random ones, all answered 200, each
 logged once. Guards the benchmark tool against drifting away from the app."""
@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from labkit.net import free_port
+from labkit.servers import Redis
 from tests.integration.conftest import SEEDED_PRODUCTS
-from tests.support.servers import Redis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def test_the_instruction_benchmark_driver_reads_through_the_whole_app(
         "BENCH_CONCURRENCY": "8",
     }
     run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "asgi_driver.py")],
+        [sys.executable, str(ROOT / "bench" / "asgi_driver.py")],
         env=env,
         capture_output=True,
         timeout=120,

@@ -17,9 +17,9 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from faultline.faults.catalogue import CATALOGUE
-from tests.support.api import running_api
+from labkit.api import running_api
+from labkit.servers import Redis
 from tests.support.browser import headless_chromium
-from tests.support.servers import Redis
 
 pytestmark = pytest.mark.slow
 TOKEN = "console-test-token"

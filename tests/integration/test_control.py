@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from faultline.faults.catalogue import CATALOGUE
-from tests.support.api import prepare_database, process_env, running_api
+from labkit.api import prepare_database, process_env, running_api
+from labkit.servers import Redis, servers
 from tests.support.metrics import parse, value
-from tests.support.servers import Redis, servers
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-admin-token"

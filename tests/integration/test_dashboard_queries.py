@@ -7,7 +7,6 @@ Prometheus, not required to return data. LogQL expressions are syntax-checked.""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -22,18 +21,16 @@ import httpx
 import pytest
 import yaml
 
+from grafana import dashboards
+from labkit.api import running_api
+from labkit.net import free_port, wait_for_port
+from labkit.prometheus import Prometheus, project_config, running_prometheus
+from labkit.servers import Postgres, Redis
 from tests.integration.conftest import SEEDED_PRODUCTS
-from tests.support.api import running_api
 from tests.support.loadgen import headless_locust
-from tests.support.prometheus import Prometheus, project_config, running_prometheus
-from tests.support.servers import Postgres, Redis, free_port, wait_for_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("dashboards", ROOT / "grafana" / "dashboards.py")
-assert spec and spec.loader
-dashboards = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(dashboards)
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:

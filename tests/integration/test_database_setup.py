@@ -3,7 +3,7 @@
 import os
 
 from faultline.db.models import Product
-from tests.support.api import faultline_cli
+from labkit.api import faultline_cli
 
 
 async def test_models_and_migrations_agree(database_url: str) -> None:

@@ -28,11 +28,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from faultline.faults.catalogue import MAX_TTL_SECONDS
 from faultline.faults.store import KEY_PREFIX
-from tests.support.api import prepare_database, process_env, running_api
+from labkit.api import prepare_database, process_env, running_api
+from labkit.servers import Postgres, Redis
 from tests.support.browser import headless_chromium
 from tests.support.figures import record
 from tests.support.metrics import parse, value
-from tests.support.servers import Postgres, Redis
 
 pytestmark = pytest.mark.slow
 TOKEN = "store-robustness-token"

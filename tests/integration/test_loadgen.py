@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from labkit.api import running_api
+from labkit.net import free_port
+from labkit.servers import Redis
 from tests.integration.conftest import SEEDED_PRODUCTS
-from tests.support.api import running_api
 from tests.support.loadgen import headless_locust
 from tests.support.metrics import label_sets, parse, value
-from tests.support.servers import Redis, free_port
 
 pytestmark = pytest.mark.slow
 JOURNEYS = {

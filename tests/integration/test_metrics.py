@@ -13,9 +13,9 @@ from faultline.cache import ProductCache, create_redis
 from faultline.config import Settings
 from faultline.db.pool import current_pool
 from faultline.db.query_names import FAULT_SLEEP, KNOWN_OPERATIONS, KNOWN_TABLES
+from labkit.net import free_port
 from tests.integration.conftest import ProductFactory
 from tests.support.metrics import Samples, label_sets, names, parse, value
-from tests.support.servers import free_port
 
 POOL = {"pool_name": "default"}
 

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.api import prepare_database, running_api
+from labkit.api import prepare_database, running_api
+from labkit.servers import Postgres, Redis, servers
 from tests.support.figures import record
 from tests.support.metrics import parse, value
-from tests.support.servers import Postgres, Redis, servers
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Traces, exemplars and correlated logs, end to end, against a separate API process.
 
-The OTLP receiver is a stand-in for the collector (tests/support/otlp_sink.py says why); the
+The OTLP receiver is a stand-in for the collector (labkit/otlp_sink.py says why); the
 Prometheus is Debian's real binary, scraping the API with exemplar storage on.
 """
 
@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api import running_api
-from tests.support.otlp_sink import OtlpSink, Span
-from tests.support.prometheus import running_prometheus
-from tests.support.servers import Redis, free_port
+from labkit.api import running_api
+from labkit.net import free_port
+from labkit.otlp_sink import OtlpSink, Span
+from labkit.prometheus import running_prometheus
+from labkit.servers import Redis
 
 pytestmark = pytest.mark.slow
 

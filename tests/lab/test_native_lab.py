@@ -28,13 +28,14 @@ import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from labkit import native_lab
 from tests.support.browser import headless_chromium
-from tests.support.native_lab import TEST_PORT_OFFSET, lab_script
+from tests.support.native_lab import TEST_PORT_OFFSET
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 OFFSET = TEST_PORT_OFFSET
-PORTS = lab_script().ports(OFFSET)
+PORTS = native_lab.ports(OFFSET)
 CONTROL = f"http://127.0.0.1:{PORTS['control']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
 API = f"http://127.0.0.1:{PORTS['api']}"
@@ -165,7 +166,7 @@ def test_the_lab_is_closed_to_other_local_users(lab_dir: Path) -> None:
     """Loopback is shared by every user of the machine: PostgreSQL asks for a password (no
     trust), Redis has one (nobody writes fault entries past the token and the bounds), the lab's
     files are its user's only, and no secret shows in a process list."""
-    psql = lab_script().Postgres().bindir / "psql"
+    psql = native_lab.Postgres().cluster.bindir / "psql"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     for user in ("postgres", "faultline"):
         refused = subprocess.run(
@@ -317,7 +318,7 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
 
 @contextlib.contextmanager
 def scenario(name: str, *args: str, lab_dir: Path) -> Iterator[subprocess.Popen[str]]:
-    """`scripts/scenario.py run NAME ARGS` against the lab; killed (if still running) and its
+    """`python -m scripts.scenario run NAME ARGS` against the lab; killed (if still running) and its
     output pipe closed when the block ends, however it ends: a failing test leaves nothing open
     for a later test's garbage collection to warn about."""
     env = {
@@ -329,7 +330,8 @@ def scenario(name: str, *args: str, lab_dir: Path) -> Iterator[subprocess.Popen[
         "FAULTLINE_LAB_DIR": str(lab_dir),
     }
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "scenario.py"), "run", name, *args],
+        [sys.executable, "-m", "scripts.scenario", "run", name, *args],
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -391,7 +393,8 @@ def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
     assert process.returncode == 0, output
     assert "a mystery incident" in output and "look at" not in output
     revealed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "scenario.py"), "reveal"],
+        [sys.executable, "-m", "scripts.scenario", "reveal"],
+        cwd=ROOT,
         env={**os.environ, "FAULTLINE_LAB_DIR": str(lab_dir)},
         capture_output=True,
         text=True,

@@ -70,9 +70,7 @@ def lab_copy(tmp_path: Path) -> Path:
     """The files the Makefile reads, in a scratch directory (so .env.local can be written)."""
     for name in ("Makefile", ".env", "compose.yaml", "requirements-dev.lock", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(
-        ROOT / "scripts", tmp_path / "scripts", ignore=shutil.ignore_patterns("bench-runs")
-    )
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
     return tmp_path
 
 

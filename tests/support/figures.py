@@ -1,4 +1,4 @@
-"""Measured figures from the hardening tests, for `make hardening` (scripts/hardening.py).
+"""Measured figures from the hardening tests, for `make hardening` (bench/hardening.py).
 
 Each test that measures something records it here as JSON (test-output/hardening/<name>.json);
 the report reads these files, so the figures in it are the ones the tests asserted on.

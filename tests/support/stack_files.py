@@ -9,18 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labkit.settings import read_env_file
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 
 
 def load_env() -> dict[str, str]:
-    env = {}
-    for line in (ROOT / ".env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            env[key] = value
-    return env
+    """The committed .env alone (not a developer's .env.local): what a fresh clone runs."""
+    return read_env_file(ROOT / ".env")
 
 
 def image_key(service: dict[str, Any]) -> str:

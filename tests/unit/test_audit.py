@@ -1,20 +1,18 @@
-"""How `make audit` (scripts/audit.py) judges a pin when pip-audit could not: from PyPI's project
+"""How `make audit` (dev/audit.py) judges a pin when pip-audit could not: from PyPI's project
 JSON, which speaks for the project's latest release only. A pin that is not that release must come
 out unchecked, never clean; a lock with unchecked pins must come out partial, never clean."""
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from dev.audit import LOCKS, describe, judge_from_project_json, read_pins, summarise
 
-from audit import LOCKS, describe, judge_from_project_json, read_pins, summarise  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 # Trimmed from https://pypi.org/pypi/ecdsa/json as served on 2026-12-02: the latest release has
 # two known vulnerabilities (the Minerva timing attack, unfixed upstream); the third entry is

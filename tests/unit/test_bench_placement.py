@@ -1,5 +1,6 @@
 """Where `make bench` runs the API: on a core of its own, everything else on the others
-(scripts/bench.py says why). Real processes and real CPU affinity, read back from the kernel."""
+(bench/telemetry_cost.py says why). Real processes and real CPU affinity, read back from the
+kernel."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench.telemetry_cost import pin_process, split_cpus
 
-from bench import pin_process, split_cpus  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 # Starts a thread, says so, and starts another when told: threads born before and after pinning.
 CHILD = """

@@ -1,22 +1,20 @@
 """How `make bench-pool` judges the goals over many saved `make bench` runs: the rounds of every
 run pooled, a 95% interval for their median from two-stage resampling (runs, then rounds), and a
 verdict only when the whole interval is on one side of a goal. Built from runs as
-scripts/bench.py records and saves them."""
+bench/telemetry_cost.py records and saves them."""
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench.pool import Pooled, pool, pooled_median, recorded_runs, report, verdict
+from bench.telemetry_cost import CONTROL, Run, load_runs, machine_boot, save_runs
+from dev.render_docs import queueing_figures
 
-from bench import CONTROL, Run, load_runs, machine_boot, save_runs  # noqa: E402
-from bench_pool import Pooled, pool, pooled_median, recorded_runs, report, verdict  # noqa: E402
-from render_docs import queueing_figures  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def phase(values: dict[str, list[float]], metric: str) -> list[Run]:
@@ -114,7 +112,7 @@ def test_the_recorded_runs_pool_with_every_goal_judged() -> None:
     """The committed runs docs/benchmarks.md's figures are rendered from: each has bare, full and
     the control in both phases, so every goal has a verdict and a control beside it."""
     saved = [load_runs(path) for path in recorded_runs()]
-    assert saved, "no runs in scripts/bench-runs/"
+    assert saved, "no runs in bench/runs/"
     for about, capacity, paced in saved:
         for phase_runs in (capacity, paced):
             assert {"bare", "full", CONTROL} <= {r.variant for r in phase_runs}, about

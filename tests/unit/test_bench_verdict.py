@@ -1,18 +1,16 @@
 """How `make bench` states its verdict on the two goals: full's ratio to bare in every round, the
 control's (bare-again: bare's settings once more) beside it, and a warning when the control alone
-is as far from 1 as a goal allows. Built from runs as scripts/bench.py records them."""
+is as far from 1 as a goal allows. Built from runs as bench/telemetry_cost.py records them."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench.telemetry_cost import CONTROL, Run, goal_lines, round_ratios, variant_env
 
-from bench import CONTROL, Run, goal_lines, round_ratios, variant_env  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def runs(p99_by_round: dict[str, list[float]], rps: float = 1000.0) -> list[Run]:

@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_readme_is_rendered_from_the_catalogue() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "render_docs.py"), "--check"],
+        [sys.executable, "-m", "dev.render_docs", "--check"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
     )

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+
 from loadtest.shapes import PROFILES, ProfileParams, parse_duration, target
 
 PARAMS = ProfileParams(users=40, duration_s=100, spawn_rate=10, spike_factor=4, steps=4)

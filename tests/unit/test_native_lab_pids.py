@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.native_lab import LAB_SCRIPT, lab_script
+from labkit.processes import start_time
+from tests.support.native_lab import LAB_SCRIPT
 
 
 def run_lab(lab_dir: Path, command: str) -> subprocess.CompletedProcess[str]:
@@ -41,8 +42,7 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
 
 
 def test_a_pid_file_names_the_process_and_when_it_started() -> None:
-    lab = lab_script()
     own = os.getpid()
-    started = lab.start_time(own)
+    started = start_time(own)
     assert started.isdigit()
-    assert lab.start_time(2**22 + 1) == ""  # above pid_max: no such process
+    assert start_time(2**22 + 1) == ""  # above pid_max: no such process

@@ -6,9 +6,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from tests.support.native_lab import TEST_PORT_OFFSET, lab_script
-
-lab = lab_script()
+from labkit.native_lab import ports
+from labkit.net import port_bindable, port_open
+from tests.support.native_lab import TEST_PORT_OFFSET
 
 
 def ephemeral_range() -> range:
@@ -19,7 +19,7 @@ def ephemeral_range() -> range:
 def test_no_lab_port_is_one_the_kernel_gives_outgoing_connections() -> None:
     ephemeral = ephemeral_range()
     for offset in (0, TEST_PORT_OFFSET):
-        clashing = {n: p for n, p in lab.ports(offset).items() if p in ephemeral}
+        clashing = {n: p for n, p in ports(offset).items() if p in ephemeral}
         assert not clashing, f"offset {offset}: {clashing} in {ephemeral}"
 
 
@@ -31,8 +31,8 @@ def test_a_port_held_by_an_outgoing_connection_is_not_bindable() -> None:
             client.bind(("127.0.0.1", 0))
             held = client.getsockname()[1]
             client.connect(server.getsockname())
-            assert not lab.port_open(held)  # nothing listens there: the old check saw it free
-            assert not lab.port_bindable(held)
+            assert not port_open(held)  # nothing listens there: the old check saw it free
+            assert not port_bindable(held)
             accepted, _ = server.accept()
             accepted.close()
 
@@ -42,5 +42,5 @@ def test_a_listening_port_is_not_bindable_and_a_free_one_is() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        assert not lab.port_bindable(port)
-    assert lab.port_bindable(port)
+        assert not port_bindable(port)
+    assert port_bindable(port)

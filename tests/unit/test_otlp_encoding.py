@@ -6,7 +6,7 @@ The oracle is the library itself (`encode_spans(...).SerializePartialToString()`
 classes decode both. Spans and records are the SDK's own (a real TracerProvider and
 LoggerProvider; log records made by the structlog processor the API uses), or built directly
 where a test needs values the SDK's validation would not let through. The export tests send to
-the OTLP stand-in receiver (tests/support/otlp_sink.py; the collector cannot run here).
+the OTLP stand-in receiver (labkit/otlp_sink.py; the collector cannot run here).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from faultline.telemetry.otlp_encoding import (
     encode_log_batch,
     encode_span_batch,
 )
-from tests.support.otlp_sink import OtlpSink
+from labkit.otlp_sink import OtlpSink
 
 RESOURCE = Resource({"service.name": "shop-api", "service.version": "0.1.0", "pid": 4242})
 

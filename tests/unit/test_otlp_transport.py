@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from faultline.telemetry.otlp_encoding import DirectOtlpSpanExporter
 from faultline.telemetry.otlp_transport import TracebackFreeTransport, drop_tracebacks
-from tests.support.servers import free_port
+from labkit.net import free_port
 
 
 @pytest.fixture

@@ -3,21 +3,17 @@ alerts, and its parameters are within the catalogue's bounds."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from loadtest.shapes import PROFILES
 
 from faultline.faults.catalogue import CATALOGUE
+from loadtest.shapes import PROFILES
+from scripts import scenario as scenario_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("scenario_cli", ROOT / "scripts" / "scenario.py")
-assert spec and spec.loader
-scenario_cli = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(scenario_cli)
 SCENARIOS: dict[str, dict[str, Any]] = scenario_cli.load_scenarios()
 CONTRACT: dict[str, Any] = scenario_cli.contract()
 ALERTS = {

@@ -21,7 +21,9 @@ import httpx
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
-def _client() -> httpx.Client:
+def control_client() -> httpx.Client:
+    """A client of the control API at FAULTLINE_CONTROL_URL, with the admin token if one is set
+    (the scenario runner uses it too)."""
     token = os.environ.get("FAULTLINE_ADMIN_TOKEN", "")
     return httpx.Client(
         base_url=os.environ.get("FAULTLINE_CONTROL_URL", DEFAULT_URL),
@@ -56,7 +58,7 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
 
 
 def show_faults() -> int:
-    with _client() as http:
+    with control_client() as http:
         response = http.get("/api/faults")
     if response.status_code != 200:
         return _fail(response)
@@ -71,7 +73,7 @@ def show_faults() -> int:
 
 
 def set_fault(name: str, assignments: list[str], ttl: int | None, off: bool) -> int:
-    with _client() as http:
+    with control_client() as http:
         if off:
             response = http.delete(f"/api/faults/{name}")
         else:
@@ -90,7 +92,7 @@ def set_fault(name: str, assignments: list[str], ttl: int | None, off: bool) -> 
 
 
 def heal() -> int:
-    with _client() as http:
+    with control_client() as http:
         response = http.delete("/api/faults")
     if response.status_code != 200:
         return _fail(response)

@@ -77,13 +77,8 @@ class LineWriter:
     that matter in an incident are never held back and the order of lines is kept; so is a line
     logged outside an event loop. What a hard kill (SIGKILL, the OOM killer) can lose is at most
     one interval of info lines; the end of an app's lifespan (`flush_log_lines`) and a normal
-    exit (atexit) write everything. OTLP log records are batched for a second anyway.
-
-    Measured (`scripts/bench.py --variants full,full+LOG_FLUSH_INTERVAL_SECONDS=0`, 3 rounds each,
-    2026-11-23, with the writes then made by a background thread): writing each line at once
-    cost 65 us more of the API's CPU per request in one run (capacity 0.72x against 0.88x) and
-    23 us in another (median of rounds, -6 to +89); the same write in a loop on its own costs
-    1.6 us: in the server it is the system call amid everything else, not the bytes.
+    exit (atexit) write everything. OTLP log records are batched for a second anyway. Why a
+    buffer at all (a line's system call, measured): docs/telemetry.md.
     """
 
     def __init__(self, stream: BinaryIO, flush_interval_seconds: float) -> None:

@@ -25,7 +25,7 @@ up to the 5 ms switch interval while requests queued on the event loop. Measured
 (2026-11-23, a 1 ms loop-lag probe): loop stalls over 4 ms went from 16-32 per 10 s with
 nothing sampled to 45-51 with one request in ten traced, 24 of them inside an export though
 exports took 2.5% of the time; p99 median 19.1 ms unpaced against 13.7 ms paced (bare 7.5) in
-one `scripts/bench.py` run. A pause costs no CPU; it caps an exporter at ~16,000 items per
+one `bench/telemetry_cost.py` run. A pause costs no CPU; it caps an exporter at ~16,000 items per
 second, far above what one API process produces, and adds ~20 ms per 512-item batch to the
 final flush at shutdown.
 

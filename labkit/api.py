@@ -1,5 +1,6 @@
-"""Running the real API for tests: migrations as a subprocess (as the compose `migrate` job does)
-and, for tests that need a separate process (outages, signals), the API under uvicorn."""
+"""The Faultline API and control service as processes: migrations and the catalogue through the
+CLI (as compose's `migrate` job does), and `faultline serve` / `faultline control` on a port, for
+the native lab, the tests that need a separate process (outages, signals) and the benchmarks."""
 
 from __future__ import annotations
 
@@ -7,18 +8,26 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+from labkit.net import free_port, http_ok
+from labkit.processes import wait_ready
 
-from tests.support.servers import free_port
+
+def faultline_command(*args: str) -> list[str]:
+    """The `faultline` CLI of this interpreter's environment (the project's virtualenv)."""
+    return [sys.executable, "-m", "faultline.cli", *args]
+
+
+def serve_command(command: str, port: int) -> list[str]:
+    """`faultline serve` (the API) or `faultline control` on loopback."""
+    return faultline_command(command, "--host", "127.0.0.1", "--port", str(port))
 
 
 def faultline_cli(*args: str, env: dict[str, str]) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "faultline.cli", *args],
+        faultline_command(*args),
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -63,16 +72,7 @@ def api_process(
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "faultline.cli",
-                command,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            serve_command(command, port),
             # No drain by default: nothing balances load in front of a test API.
             env={**os.environ, "ENVIRONMENT": "test", "SHUTDOWN_DRAIN_SECONDS": "0", **env},
             stdout=log,
@@ -80,16 +80,13 @@ def api_process(
         )
         base_url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"API exited early:\n{log_path.read_text()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
+            wait_ready(
+                f"faultline {command}",
+                lambda: http_ok(f"{base_url}/health/live", timeout=1),
+                lambda: process.poll() is None,
+                log_path,
+                timeout=30,
+            )
             yield base_url, process
         finally:
             process.terminate()

@@ -5,10 +5,10 @@ with the features they guard) with longer settings than `make test` uses, then a
 and writes what was measured to test-output/hardening/REPORT.md. Every figure in the report was
 recorded by the test that asserted on it (tests/support/figures.py); nothing here measures.
 
-    python scripts/hardening.py [--soak-seconds 300] [--max-examples 300] [--skip-tests]
+    python -m bench.hardening [--soak-seconds 300] [--max-examples 300] [--skip-tests]
 
 Exit status: non-zero if a test failed or the audit found a vulnerability. An audit that could not
-check every pin (no route to pip-audit's vulnerability service; see scripts/audit.py for what is
+check every pin (no route to pip-audit's vulnerability service; see dev/audit.py for what is
 asked instead) is reported as partial or NOT RUN, with the unchecked pins named, loudly, and does
 not fail the run unless --strict-audit is given.
 """
@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from dev.audit import LOCKS, audit, describe
+from tests.support.figures import FIGURES_DIR, load_all
 
-from scripts.audit import LOCKS, audit, describe  # noqa: E402
-from tests.support.figures import FIGURES_DIR, load_all  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BIN = Path(sys.executable).parent
 
@@ -85,7 +84,7 @@ def write_report(
         lines += [f"## {name.replace('_', ' ')}", "", "| figure | value |", "|---|---|"]
         lines += [f"| {key} | {fmt(value)} |" for key, value in data.items()]
         lines.append("")
-    lines += ["## dependency audit (pip-audit, then PyPI's project JSON: scripts/audit.py)", ""]
+    lines += ["## dependency audit (pip-audit, then PyPI's project JSON: dev/audit.py)", ""]
     lines.append("```")
     for lock, result in audits.items():
         lines += describe(lock, result)

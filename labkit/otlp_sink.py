@@ -5,7 +5,7 @@ the benchmark point the API's OTLP exporter here instead. It accepts what the co
 (POST /v1/traces, /v1/logs, /v1/metrics; protobuf, optionally gzip), decodes it with the official
 OTLP protobuf definitions and keeps it for assertions. It does nothing else: no processing, no
 forwarding. Run it in-process (`OtlpSink()`) or as its own process (`python -m
-tests.support.otlp_sink --port N [--discard]`; the benchmarks run it so, off the API's process,
+labkit.otlp_sink --port N [--discard]`; the benchmarks run it so, off the API's process,
 and with --discard: parsed, not kept).
 """
 

@@ -1,25 +1,25 @@
 """`make bench-pool`: the goals judged over many `make bench` runs, not one.
 
-One run cannot judge the p99 goal on a noisy machine: the control (bare-again, bare's settings in
-a process of its own) has come out anywhere from 0.62x to 2.23x bare's p99 in single rounds, and
-at 1.52x as the median of one whole run (scripts/bench.py). Every `make bench` saves its rounds
+One run cannot judge the p99 goal on a noisy machine: the control (bare-again, bare's settings in a
+process of its own) has come out anywhere from 0.62x to 2.23x bare's p99 in single rounds, and at
+1.52x as the median of one whole run (docs/benchmarks.md). Every `make bench` saves its rounds
 (test-output/bench/, one JSON file per run); this pools the rounds of the runs given (by default
 those of the commit checked out: see below) and prints, for each variant, the median of all its
-rounds' ratios to bare (each round's ratio to bare of the same round, as `make bench` computes
-them) and a 95% interval for that median. The interval comes from resampling in two stages, as
-the runs were made: runs drawn with replacement, then rounds drawn with replacement within each
-run drawn (rounds of one run share that run's machine state, so they are not independent of each
-other). For full it then says whether each goal is met, missed, or cannot be told apart from
-it: met or missed only when the whole interval is on one side of the goal. The control's interval
-should take in 1; when it does not, the machine moved the runs more than the pooling allows for.
+rounds' ratios to bare (each round's ratio to bare of the same round, as `make bench` computes them)
+and a 95% interval for that median. The interval comes from resampling in two stages, as the runs
+were made: runs drawn with replacement, then rounds drawn with replacement within each run drawn
+(rounds of one run share that run's machine state, so they are not independent of each other). For
+full it then says whether each goal is met, missed, or cannot be told apart from it: met or missed
+only when the whole interval is on one side of the goal. The control's interval should take in 1;
+when it does not, the machine moved the runs more than the pooling allows for.
 
 By default it pools the saved runs of the commit checked out now (the files say which commit
 they measured, "+changes" when the working tree differed from it): runs of other code measure
 other code. `--all` pools every saved run, or name the files; the commits pooled are listed.
-`--recorded` pools the runs committed in scripts/bench-runs/, which docs/benchmarks.md's figures
-come from (scripts/render_docs.py renders them from those files, with `pool` below).
+`--recorded` pools the runs committed in bench/runs/, which docs/benchmarks.md's figures
+come from (dev/render_docs.py renders them from those files, with `pool` below).
 
-Usage: python scripts/bench_pool.py [saved-run.json ...] [--all | --recorded] [--draws 20000]
+Usage: python -m bench.pool [saved-run.json ...] [--all | --recorded] [--draws 20000]
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench import (
+from bench.telemetry_cost import (
     CONTROL,
     GOALS,
     RECORDED_RUNS,
@@ -185,7 +183,7 @@ def main() -> None:
     runs.add_argument(
         "--recorded",
         action="store_true",
-        help="the runs docs/benchmarks.md quotes, committed in scripts/bench-runs/",
+        help="the runs docs/benchmarks.md quotes, committed in bench/runs/",
     )
     parser.add_argument("--draws", type=int, default=DRAWS, help="resamples for the interval")
     args = parser.parse_args()

@@ -2,13 +2,13 @@
 the machine's noise does not move (under wrk, the same variant's CPU per request moves by 20-30%
 between runs here, and with it `make bench`'s ratios).
 
-Each variant (the same ones as `make bench`, same settings) runs scripts/asgi_driver.py under
+Each variant (the same ones as `make bench`, same settings) runs bench/asgi_driver.py under
 valgrind's cachegrind, which counts every instruction of every thread of the process (the export
 threads included): once with BENCH_SMALL requests and once with BENCH_LARGE. The difference
 divided by the difference in requests is the instructions per request: start-up, imports and the
 cache fill cancel out. The requests are GET /api/v1/products/{random id}, 16 at a time, all cache
 hits, through the ASGI app directly; real PostgreSQL, Redis and OTLP receiver (the stand-in for
-the collector, tests/support/otlp_sink.py).
+the collector, labkit/otlp_sink.py).
 
 What it leaves out, and why the ratio reads lower than under wrk: the HTTP server's own work
 (uvicorn's parsing and writing, the same for every variant) is not in the count, so bare's count
@@ -18,7 +18,7 @@ The loop-lag sampler is off in every variant and spans and log records are expor
 fills (512) rather than each second; both are small under load. Instructions are not time: cache
 misses, system calls and waiting for the GIL are not in them; `make bench` measures those.
 
-Usage: python scripts/bench_instructions.py [--variants full,full-all-traced] [--jobs 2]
+Usage: python -m bench.instructions [--variants full,full-all-traced] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -36,14 +36,11 @@ from pathlib import Path
 
 import redis
 
+from bench.telemetry_cost import backends, variant_env, variant_list
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-
-from bench import backends, variant_env, variant_list  # noqa: E402
-
-DRIVER = ROOT / "scripts" / "asgi_driver.py"
+DRIVER = ROOT / "bench" / "asgi_driver.py"
 CATALOGUE_SIZE = 1200
 BENCH_SMALL, BENCH_LARGE = 400, 2400
 # Clock-driven work set aside (see the module docstring).

@@ -11,11 +11,11 @@ request, and varies what could explain it, one thing at a time:
   - the core idling between requests: with --spin, a spinner of the lowest priority (SCHED_IDLE)
     runs on the API's core during the fixed-rate phase, so the core never idles (and the VM's
     CPU never halts) yet the API gets the core whenever it wants it.
-It uses make bench's pieces (scripts/bench.py): the same API start-up, placement (the API on a
-core of its own), cache fill, warm-up and wrk script.
+It uses make bench's pieces (bench/telemetry_cost.py): the same API start-up, placement (the API
+on a core of its own), cache fill, warm-up and wrk script.
 
 Usage (from the repository's root):
-  .venv/bin/python scripts/probes/fixed_rate_cpu.py [--variants bare,full] [--rounds 2] [--spin]
+  .venv/bin/python -m bench.probes.fixed_rate_cpu [--variants bare,full] [--rounds 2] [--spin]
 """
 
 from __future__ import annotations
@@ -30,13 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench import telemetry_cost as bench
+from labkit.api import api_process
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from tests.support.api import api_process  # noqa: E402
-
-import bench  # noqa: E402
 
 SECONDS = 10
 # (phase, connections): make bench's two phases, and the fixed rate at other connection counts.

@@ -1,4 +1,4 @@
-"""Drives the API's ASGI app in-process, for `scripts/bench_instructions.py` (which runs this
+"""Drives the API's ASGI app in-process, for `bench/instructions.py` (which runs this
 under valgrind): start-up (lifespan), every product read once to fill the cache, then
 BENCH_REQUESTS reads of random products, BENCH_CONCURRENCY at a time, straight through the app
 (no HTTP server, no sockets for HTTP; PostgreSQL and Redis are real). Settings come from the

@@ -13,8 +13,8 @@ loop inside every request, for as long as the settings say, and does nothing els
 
 e.g. (from the repository's root; the path must be absolute)
   make bench BENCH_ARGS="--rounds 4 --variants bare-again,full,\
-  bare+PYTHONPATH=$PWD/scripts/probes/synthetic_work+SYNTHETIC_EVERY_US=143+SYNTHETIC_EXTRA_US=430,\
-  bare+PYTHONPATH=$PWD/scripts/probes/synthetic_work+SYNTHETIC_EVERY_US=186"
+  bare+PYTHONPATH=$PWD/bench/probes/synthetic_work+SYNTHETIC_EVERY_US=143+SYNTHETIC_EXTRA_US=430,\
+  bare+PYTHONPATH=$PWD/bench/probes/synthetic_work+SYNTHETIC_EVERY_US=186"
 
 A variant's CPU per request in the same run says whether the settings matched full's (they are
 wall-clock times, so a slower machine needs larger ones). Scrapes and health probes get none

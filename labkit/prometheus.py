@@ -1,4 +1,8 @@
-"""A real Prometheus (Debian's binary) for tests: scrapes given targets, answers PromQL."""
+"""Prometheus (Debian's binary) on the project's own configuration, and a small PromQL client.
+
+The native lab runs `prometheus_command` on `project_config`; tests start one of their own with
+`running_prometheus`, on the same config or a minimal one.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.native_lab import lab_script
-from tests.support.servers import ServerUnavailable, free_port
+from labkit.net import ServerUnavailable, free_port, http_ok
+from labkit.processes import wait_ready
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Prometheus:
@@ -43,11 +49,35 @@ class Prometheus:
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
-def project_config(targets: dict[str, list[str]]) -> dict[str, Any]:
-    """The project's prometheus.yml rewritten for local targets: the native lab's own function
-    (scripts/lab.py), so the tests check exactly what `make lab` runs."""
-    config: dict[str, Any] = lab_script().native_prometheus_config(targets)
-    return config
+def project_config(targets: dict[str, list[str]], rules_dir: Path | None = None) -> dict[str, Any]:
+    """The project's prometheus/prometheus.yml with each job's targets rewritten to local
+    addresses ({job: ["host:port", ...]}); jobs with no local target are left out. Rules: the
+    project's own, or those in `rules_dir`."""
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    config["rule_files"] = [str((rules_dir or ROOT / "prometheus" / "rules") / "*.rules.yml")]
+    jobs = []
+    for job in config["scrape_configs"]:
+        if job["job_name"] in targets:
+            job.pop("dns_sd_configs", None)
+            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
+            jobs.append(job)
+    config["scrape_configs"] = jobs
+    return dict(config)
+
+
+def prometheus_command(config: Path, data: Path, port: int, *extra: str) -> list[str]:
+    """Prometheus on loopback with exemplar storage (the API's histograms carry trace ids)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise ServerUnavailable("prometheus not found (apt-get install prometheus)")
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+        *extra,
+    ]
 
 
 @contextlib.contextmanager
@@ -56,9 +86,6 @@ def running_prometheus(
 ) -> Iterator[Prometheus]:
     """Prometheus scraping `targets` ({job: ["host:port", ...]}) with exemplar storage on, or
     running `config` as given."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise ServerUnavailable("prometheus not found (apt-get install prometheus)")
     workdir = Path(tempfile.mkdtemp(prefix="faultline-prom-"))
     config = config or {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
@@ -69,28 +96,22 @@ def running_prometheus(
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log = (workdir / "prometheus.log").open("wb")
+    log_path = workdir / "prometheus.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=exemplar-storage",
-        ],
+        prometheus_command(workdir / "prometheus.yml", workdir / "data", port),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise ServerUnavailable((workdir / "prometheus.log").read_text())
-            time.sleep(0.2)
+        wait_ready(
+            "Prometheus",
+            lambda: http_ok(f"{url}/-/ready"),
+            lambda: process.poll() is None,
+            log_path,
+            timeout=30,
+        )
         yield Prometheus(url)
     finally:
         process.terminate()

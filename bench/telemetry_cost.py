@@ -5,7 +5,7 @@ Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop 
   bare-again      bare's settings, in a process of its own: the control (see below)
   full            everything at its defaults (one request in ten traced; a JSON log line per
                   request, sent over OTLP too when traced), exporting to an OTLP receiver (a
-                  stand-in for the collector, in its own process: tests/support/otlp_sink.py)
+                  stand-in for the collector, in its own process: labkit/otlp_sink.py)
   collector-down  everything on, OTLP endpoint with nothing listening
   full-all-traced full, with every request traced (OTEL_TRACES_SAMPLER_ARG=1)
   metrics-only    Prometheus metrics on, tracing and OTLP logs off   (--variants, to split costs)
@@ -13,42 +13,23 @@ Variants, started one at a time as `faultline serve` (uvicorn, 1 worker, uvloop 
 
 Phase 1 (capacity): wrk, 2 threads, 64 connections, GET /api/v1/products/{random id}, each
 variant in every round, order rotated between rounds. Phase 2 (fixed rate): each variant offered
-half of bare's median capacity; p50/p99 compared. The requests arrive as a Poisson stream: 128
-connections, each pausing a random time (exponentially distributed) before each request
-(scripts/bench-product-read.lua). Until 2026-11-23 each connection paused a fixed time, which
-kept them in step: the server saw all 128 at once every pause, and p99 measured how long such a
-burst took to drain (bare at half capacity: p50 6.7 ms, p99 54 ms; with Poisson arrivals 1.6 and
-9.4 ms), a second measure of CPU per request rather than of latency.
+half of bare's median capacity, as a Poisson stream (128 connections, each pausing an
+exponentially distributed time before each request: bench/product-read.lua); p50/p99 compared.
 
-Machines are noisy, so the verdict is ratios within one run: full / bare. How far noise alone
-moves such a ratio is what bare-again shows: it runs bare's settings as if it were a variant, so
-its ratios to bare would all be 1.00 on a quiet machine. Here they were not: in two runs on
-2026-12-01 its p99 at the fixed rate went 0.70, 2.23, 0.88, 2.17x bare's (median 1.52x, as far
-from 1 as the p99 goal allows) and 1.30, 0.62, 0.72x (median 0.72x). The goal lines at the end
-print each round's ratio next to the control's, and say when the control alone is as far from 1
-as the goal: such a run cannot judge that goal either way; every run is saved (test-output/bench/)
-so that scripts/bench_pool.py can judge the goals over many. Each run also reports the API's CPU
-time per request (from /proc: steadier than req/s when the machine's neighbours are
-busy; bare/CPU is the capacity ratio it implies) and how many cache reads failed over to
-PostgreSQL (a pool too small for the load turns CPU saturation into database reads, which would
-be charged to telemetry).
+The verdict is ratios within one run (full / bare), because machines are noisy; bare-again, bare's
+settings in a process of its own, shows how far noise alone moves a ratio, and the goal lines say
+when it moves as far as a goal allows (such a run cannot judge that goal). Every run is saved
+(test-output/bench/) for bench/pool.py to judge the goals over many. Each run also reports the
+API's CPU time per request (from /proc: steadier than req/s on a busy machine) and how many cache
+reads failed over to PostgreSQL (which would otherwise be charged to telemetry).
 
-The API has a core to itself: on a machine with two or more, it runs on the first CPU it may use and
-this script on the others, and so does what it starts: wrk, the OTLP receiver, and PostgreSQL and
-Redis when they are local binaries (servers given by FAULTLINE_TEST_*_URL or run by testcontainers
-stay where they are). `--no-pin` turns that off. Unpinned, on this 2-core machine, the scheduler put
-the API's event loop behind wrk's threads at moments of its choosing, and a single stall of 10-20 ms
-decided a run's p99: full / bare p99 at the fixed rate went 1.9, 1.6, 1.0, 3.9 and 4.4x in the five
-rounds of one run. Pinned, the rounds of three runs gave 1.65, 2.0, 2.15, 1.8x; 1.53, 2.96, 2.21x;
-and 3.5, 1.8, 1.78x (in that 3.5x round another telemetry variant's p99 jumped as well): closer to
-what telemetry costs the API than to where the scheduler put it.
+The API has a core to itself: on a machine with two or more, it runs on the first CPU it may use,
+and this script and what it starts (wrk, the OTLP receiver, local PostgreSQL and Redis) on the
+others; `--no-pin` turns that off. Every variant starts from the same cache state: emptied, every
+product read once, then a warm-up, all outside the measured window. Why each of these matters,
+with the runs that showed it: docs/benchmarks.md.
 
-Every variant starts from the same cache state: the cache is emptied, every product is read once
-(outside the measured window), then wrk warms up. Measured reads are then all cache hits. Before,
-whichever variant ran when the 60 s entries expired paid for refilling the whole catalogue from
-PostgreSQL: ~10% of its run, charged to that variant.
-
-Usage: python scripts/bench.py [--rounds 3] [--seconds 10] [--no-pin]
+Usage: python -m bench.telemetry_cost [--rounds 3] [--seconds 10] [--no-pin]
 """
 
 from __future__ import annotations
@@ -72,15 +53,14 @@ from pathlib import Path
 import httpx
 import redis
 
+from faultline.seed import DEFAULT_CATALOGUE_SIZE
+from labkit.api import api_process, prepare_database
+from labkit.net import free_port
+from labkit.servers import Redis, servers
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from tests.support.api import api_process, prepare_database  # noqa: E402
-from tests.support.servers import Redis, free_port, servers  # noqa: E402
-
-from faultline.seed import DEFAULT_CATALOGUE_SIZE  # noqa: E402
-
-LUA = ROOT / "scripts" / "bench-product-read.lua"
+LUA = ROOT / "bench" / "product-read.lua"
 CATALOGUE_SIZE = DEFAULT_CATALOGUE_SIZE  # products seeded; wrk reads ids 1..MAX_PRODUCT_ID
 CONNECTIONS, THREADS = 64, 2
 # wrk paces each connection (closed loop: a request's latency delays that connection's next one),
@@ -96,12 +76,12 @@ GOALS = (
     ("capacity", "rps", f"full >= {CAPACITY_GOAL:.2f} x bare throughput", CAPACITY_GOAL),
     ("fixed", "p99_ms", f"full p99 <= {P99_GOAL} x bare's at half capacity", P99_GOAL),
 )
-# Every run's measurements, one JSON file per run, for scripts/bench_pool.py to judge the goals
+# Every run's measurements, one JSON file per run, for bench/pool.py to judge the goals
 # over many runs (one run cannot: see the module docstring).
 SAVED_RUNS = ROOT / "test-output" / "bench"
 # The saved runs docs/benchmarks.md's figures come from, copied here from SAVED_RUNS and
 # committed, so that anyone can pool them again (`make bench-pool BENCH_POOL_ARGS=--recorded`).
-RECORDED_RUNS = ROOT / "scripts" / "bench-runs"
+RECORDED_RUNS = ROOT / "bench" / "runs"
 
 
 @dataclass
@@ -186,7 +166,7 @@ def variant_list(names: str) -> list[str]:
 @contextlib.contextmanager
 def backends(database: str) -> Iterator[tuple[str, Redis, int]]:
     """What every variant runs against: real PostgreSQL (a fresh database with the catalogue),
-    Redis, and an OTLP receiver (the collector's stand-in, tests/support/otlp_sink.py) on the
+    Redis, and an OTLP receiver (the collector's stand-in, labkit/otlp_sink.py) on the
     port yielded, parsing what it receives and keeping nothing (`--discard`; `Received.keep` in
     otlp_sink says why)."""
     with servers() as (postgres, redis_server):
@@ -197,7 +177,7 @@ def backends(database: str) -> Iterator[tuple[str, Redis, int]]:
             [
                 sys.executable,
                 "-m",
-                "tests.support.otlp_sink",
+                "labkit.otlp_sink",
                 "--port",
                 str(sink_port),
                 "--discard",

@@ -8,7 +8,7 @@ answer, the project's own (`/pypi/NAME/json`). That one lists the known vulnerab
 project's latest release only, so it answers exactly for a pin that *is* the latest release, and
 not at all for an older pin: such pins are reported as unchecked, by name, never as clean.
 
-    python scripts/audit.py [--strict] [LOCK ...]       (default: both lock files)
+    python -m dev.audit [--strict] [LOCK ...]       (default: both lock files)
 
 Status per lock: `clean` (every pin checked, nothing known), `findings` (a known vulnerability;
 exit 1), `partial` (nothing known among the pins checked, some pins unchecked), `NOT RUN`

@@ -1,7 +1,7 @@
 """Renders the generated sections of README.md and docs/*.md from their single sources of truth.
 
-    python scripts/render_docs.py          rewrite the files in place
-    python scripts/render_docs.py --check  exit 1 if any file is out of date (a test runs this)
+    python -m dev.render_docs          rewrite the files in place
+    python -m dev.render_docs --check  exit 1 if any file is out of date (a test runs this)
 
 Sections live between `<!-- generated:NAME -->` and `<!-- /generated:NAME -->` markers; each
 section is in exactly one file.
@@ -16,8 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from bench import CONTROL, GOALS, P99_GOAL, RECORDED_RUNS, Run, load_runs
-from bench_pool import (
+from bench.pool import (
     DRAWS,
     Pooled,
     SavedRun,
@@ -32,6 +31,7 @@ from bench_pool import (
     report,
     verdict,
 )
+from bench.telemetry_cost import CONTROL, GOALS, P99_GOAL, RECORDED_RUNS, Run, load_runs
 from faultline.faults.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,10 +72,10 @@ def contract_table() -> str:
 
 @cache
 def recorded_pool() -> tuple[list[SavedRun], dict[str, dict[str, Pooled]]]:
-    """The committed `make bench` runs (scripts/bench-runs/) and their pooled ratios."""
+    """The committed `make bench` runs (bench/runs/) and their pooled ratios."""
     saved = [load_runs(path) for path in recorded_runs()]
     if not saved:
-        raise SystemExit("no recorded make bench runs in scripts/bench-runs/")
+        raise SystemExit("no recorded make bench runs in bench/runs/")
     return saved, pool(saved, DRAWS)
 
 
@@ -202,7 +202,8 @@ def bench_queueing_table() -> str:
 
 
 # Runs that split full's cost into the layers the issue asks for, each on top of the one before
-# (`scripts/bench.py --variants "bare-again,metrics-only,full+OTEL_TRACES_SAMPLER_ARG=0,full"`),
+# (`python -m bench.telemetry_cost --variants
+#  "bare-again,metrics-only,full+OTEL_TRACES_SAMPLER_ARG=0,full"`),
 # and runs that vary only how many requests are traced. Kept apart from RECORDED_RUNS, whose
 # pooled figures are of the default variants.
 LAYER_RUNS = RECORDED_RUNS / "layers"
@@ -276,9 +277,9 @@ def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) 
 
     rounds = sum(len(run) for run in ratios_by_run(paced, "full", "p99_ms"))
     rows = [
-        f"{len(saved)} runs of `scripts/bench.py` (commits: {commits_pooled(saved)}; machines "
-        f"by boot id: {machines_pooled(saved)}), {rounds} rounds in each phase; each ratio the "
-        "median of every round's ratio to bare of the same round (95% interval), the core's "
+        f"{len(saved)} runs of `make bench` (commits: {commits_pooled(saved)}; machines by boot "
+        f"id: {machines_pooled(saved)}), {rounds} rounds in each phase; each ratio the median of "
+        "every round's ratio to bare of the same round (95% interval), the core's "
         f"load a median of rounds. Bare kept the API's core {busy('bare')} busy at the fixed rate.",
         "",
         f"| variant | {what} | capacity (x bare) | CPU per request at the fixed rate "
