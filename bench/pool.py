@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench.telemetry_cost import (
     CONTROL,
-    GOALS,
+    MEASURES,
     RECORDED_RUNS,
     SAVED_RUNS,
     Run,
@@ -111,7 +111,7 @@ def pool(saved: list[SavedRun], draws: int) -> dict[str, dict[str, Pooled]]:
     """Each phase's variants (bare left out: it is what the ratios are to), pooled, in the order
     the runs name them."""
     pooled: dict[str, dict[str, Pooled]] = {}
-    for phase, metric, _, _ in GOALS:
+    for phase, metric, _, _ in MEASURES:
         runs = [one for one in phase_runs(saved, phase) if one]
         variants = dict.fromkeys(r.variant for one in runs for r in one if r.variant != "bare")
         pooled[phase] = {}
@@ -142,7 +142,7 @@ def report(saved: list[SavedRun], draws: int) -> list[str]:
         f"machines by boot id: {machines_pooled(saved)})"
     ]
     pooled = pool(saved, draws)
-    for phase, _, what, goal in GOALS:
+    for phase, _, what, goal in MEASURES:
         if not pooled[phase]:
             continue
         lines += [
@@ -158,11 +158,13 @@ def report(saved: list[SavedRun], draws: int) -> list[str]:
             if variant == CONTROL:
                 row += "   (bare's settings: noise alone)"
             lines.append(row)
-        if full := pooled[phase].get("full"):
+        if (full := pooled[phase].get("full")) and goal is not None:
             lines.append(
                 f"Goal: {what} -> {verdict(full.low, full.high, goal)} "
                 f"({full.low:.2f}-{full.high:.2f})"
             )
+        elif full:
+            lines.append(f"Reported (no goal): {what} -> {full.median:.2f}")
     return lines
 
 

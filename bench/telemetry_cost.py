@@ -68,14 +68,17 @@ CONNECTIONS, THREADS = 64, 2
 # when a variant is slower. The achieved req/s is printed next to the target.
 PACED_CONNECTIONS = 128
 CONTROL = "bare-again"  # bare's settings once more: what noise alone does to a ratio
-# The goals (issue 3): full's capacity at least this share of bare's, and at half of bare's
-# capacity its p99 at most this multiple of bare's.
-CAPACITY_GOAL, P99_GOAL = 0.70, 1.5
-# Each goal as (phase, metric, what it says, ratio to bare); `meets` reads the ratio's direction.
-GOALS = (
+# The goal: full telemetry at the API's defaults keeps at least this share of bare's capacity.
+CAPACITY_GOAL = 0.70
+# What each phase reports of full against bare: (phase, metric, what it says, goal: a ratio to
+# bare, read by `meets`, or None). The p99 at half capacity is reported and not judged: its goal
+# (at most 1.5x bare's) was withdrawn, since at that load queueing magnifies any CPU added per
+# request, so it measured the machine as much as the code (docs/benchmarks.md).
+MEASURES: tuple[tuple[str, str, str, float | None], ...] = (
     ("capacity", "rps", f"full >= {CAPACITY_GOAL:.2f} x bare throughput", CAPACITY_GOAL),
-    ("fixed", "p99_ms", f"full p99 <= {P99_GOAL} x bare's at half capacity", P99_GOAL),
+    ("fixed", "p99_ms", "full p99 at half capacity, x bare's", None),
 )
+GOALS = tuple((p, m, w, g) for p, m, w, g in MEASURES if g is not None)
 # Every run's measurements, one JSON file per run, for bench/pool.py to judge the goals
 # over many runs (one run cannot: see the module docstring).
 SAVED_RUNS = ROOT / "test-output" / "bench"
@@ -330,17 +333,18 @@ def round_ratios(runs: list[Run], name: str, metric: str) -> list[float]:
     ]
 
 
-def goal_line(what: str, ratios: list[float], control: list[float], goal: float) -> str:
-    """One goal's verdict: full's median ratio, its rounds, and the control's beside it. When the
-    control's own median is as far from 1 as the goal allows (either way), noise alone could make
-    or break the goal in this run, and the line says so instead of letting the figure pass for a
-    verdict."""
-    line = f"Goal: {what} -> {statistics.median(ratios):.2f} (rounds {_listed(ratios)})"
+def goal_line(what: str, ratios: list[float], control: list[float], goal: float | None) -> str:
+    """One measure's line: full's median ratio, its rounds, and the control's beside it. For a
+    goal, when the control's own median is as far from 1 as the goal allows (either way), noise
+    alone could make or break the goal in this run, and the line says so instead of letting the
+    figure pass for a verdict."""
+    label = "Goal" if goal is not None else "Reported"
+    line = f"{label}: {what} -> {statistics.median(ratios):.2f} (rounds {_listed(ratios)})"
     if not control:
         return line
     noise = statistics.median(control)
     line += f"; {CONTROL}, bare's settings again: {noise:.2f} (rounds {_listed(control)})"
-    if max(noise, 1 / noise) >= max(goal, 1 / goal):
+    if goal is not None and max(noise, 1 / noise) >= max(goal, 1 / goal):
         line += f"\n  -> the control alone is {noise:.2f}x: this run cannot judge this goal"
     return line
 
@@ -350,10 +354,11 @@ def _listed(ratios: list[float]) -> str:
 
 
 def goal_lines(capacity: list[Run], paced: list[Run]) -> list[str]:
-    """The verdicts on the two goals, for the phases that ran (full's, against bare)."""
+    """The capacity goal's verdict and the p99 report, for the phases that ran (full's, against
+    bare)."""
     phases = {"capacity": capacity, "fixed": paced}
     lines = []
-    for phase, metric, what, goal in GOALS:
+    for phase, metric, what, goal in MEASURES:
         runs = phases[phase]
         if any(r.variant == "full" for r in runs):
             full, control = round_ratios(runs, "full", metric), round_ratios(runs, CONTROL, metric)

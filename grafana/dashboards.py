@@ -215,7 +215,7 @@ def overview() -> Board:
         "and requests waiting for one. Bad: used at 100% with waiters: requests will time "
         "out with 503.",
         (
-            'sum(db_client_connection_count{job="api", state="used"}) / sum(db_client_connection_max{job="api"})',
+            'sum(db_client_connection_count{job="api", db_client_connection_state="used"}) / sum(db_client_connection_max{job="api"})',
             "used / max",
         ),
         ('sum(db_client_connection_pending_requests{job="api"})', "waiting"),
@@ -301,7 +301,7 @@ def api() -> Board:
         "In flight",
         "Requests being served right now, per replica. Rising with flat "
         "throughput means requests are stuck (pool, locks, slow queries).",
-        ('sum by (instance) (http_requests_in_flight{job="api"})', "{{instance}}"),
+        ('sum by (instance) (http_requests_inprogress{job="api"})', "{{instance}}"),
     )
     b.timeseries(
         "Client-side p99 per journey",
@@ -328,7 +328,10 @@ def database() -> Board:
         "Pool connections",
         "Connections held by requests (used), idle in the pool, and "
         "the maximum. Bad: used pinned at max.",
-        ('sum by (state) (db_client_connection_count{job="api"})', "{{state}}"),
+        (
+            'sum by (db_client_connection_state) (db_client_connection_count{job="api"})',
+            "{{db_client_connection_state}}",
+        ),
         ('sum(db_client_connection_max{job="api"})', "max"),
     )
     b.timeseries(
@@ -362,15 +365,18 @@ def database() -> Board:
         "Statement duration (p99) by query",
         "Per low-cardinality query name. "
         "`fault pg_sleep` is the slow-queries or lock-contention fault at work.",
-        (p99("db_client_operation_duration_seconds", 'job="api"', "query_name"), "{{query_name}}"),
+        (
+            p99("db_client_operation_duration_seconds", 'job="api"', "db_query_summary"),
+            "{{db_query_summary}}",
+        ),
         unit="s",
     )
     b.timeseries(
         "Statements per second by query",
         "An N+1 pattern shows as one query's rate jumping while the request rate does not.",
         (
-            'sum by (query_name) (rate(db_client_operation_duration_seconds_count{job="api"}[1m]))',
-            "{{query_name}}",
+            'sum by (db_query_summary) (rate(db_client_operation_duration_seconds_count{job="api"}[1m]))',
+            "{{db_query_summary}}",
         ),
         unit="ops",
     )

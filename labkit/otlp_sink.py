@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,10 +57,20 @@ class LogRecord:
     severity: str
 
 
+@dataclass(frozen=True)
+class Export:
+    """One export request as it arrived: where, with which headers, how many items."""
+
+    path: str
+    headers: dict[str, str]
+    items: int
+
+
 @dataclass
 class Received:
     spans: list[Span] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # False: decode each request (the protobuf parser, in C) and keep nothing. What the benchmark
     # uses: a collector parses what it receives, in Go; building Python objects for every span
@@ -67,10 +78,11 @@ class Received:
     # would be charged to the API under test.
     keep: bool = True
 
-    def add_traces(self, payload: bytes) -> None:
+    def add_traces(self, payload: bytes) -> int:
         request = ExportTraceServiceRequest.FromString(payload)
+        count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if not self.keep:
-            return
+            return count
         spans = []
         for resource_spans in request.resource_spans:
             resource = attributes(resource_spans.resource.attributes)
@@ -91,11 +103,13 @@ class Received:
                     )
         with self.lock:
             self.spans.extend(spans)
+        return count
 
-    def add_logs(self, payload: bytes) -> None:
+    def add_logs(self, payload: bytes) -> int:
         request = ExportLogsServiceRequest.FromString(payload)
+        count = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
         if not self.keep:
-            return
+            return count
         records = []
         for resource_logs in request.resource_logs:
             resource = attributes(resource_logs.resource.attributes)
@@ -113,6 +127,12 @@ class Received:
                     )
         with self.lock:
             self.logs.extend(records)
+        return count
+
+    def add_export(self, export: Export) -> None:
+        if self.keep:
+            with self.lock:
+                self.exports.append(export)
 
     def spans_of(self, trace_id: str) -> list[Span]:
         with self.lock:
@@ -123,7 +143,7 @@ class Received:
             return list(self.spans), list(self.logs)
 
 
-def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
+def _handler(received: Received, delay_seconds: float = 0) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # Keep-alive, as the collector's receiver does: an exporter's next batch reuses the
         # connection (HTTP/1.0 would make it connect again for every batch).
@@ -131,17 +151,22 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            if delay_seconds:  # a collector too slow to answer (export timeouts)
+                time.sleep(delay_seconds)
             if self.headers.get("content-encoding") == "gzip":
                 body = gzip.decompress(body)
+            items = 0
             if self.path == "/v1/traces":
-                received.add_traces(body)
+                items = received.add_traces(body)
             elif self.path == "/v1/logs":
-                received.add_logs(body)
+                items = received.add_logs(body)
             elif self.path != "/v1/metrics":
                 self.send_response(404)
                 self.send_header("content-length", "0")
                 self.end_headers()
                 return
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            received.add_export(Export(self.path, headers, items))
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")
             self.send_header("content-length", "0")
@@ -156,9 +181,10 @@ def _handler(received: Received) -> type[BaseHTTPRequestHandler]:
 class OtlpSink:
     """An in-process OTLP/HTTP receiver on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, port: int = 0, keep: bool = True) -> None:
+    def __init__(self, port: int = 0, keep: bool = True, delay_seconds: float = 0) -> None:
         self.received = Received(keep=keep)
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.received))
+        handler = _handler(self.received, delay_seconds)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.port = int(self.server.server_address[1])
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -58,23 +58,10 @@ class Settings(BaseSettings):
     stock_low_water_mark: int = Field(default=20, ge=0)
     stock_restock_level: int = Field(default=500, ge=1)
 
-    # Telemetry. Tracing and OTLP export follow the standard OTEL_* variables (OTEL_SERVICE_NAME,
-    # OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER[_ARG], ...);
-    # OTEL_SDK_DISABLED=true turns traces and OTLP logs off.
+    # Telemetry. Traces and OTLP logs are configured by the standard OTEL_* variables, read by
+    # the OpenTelemetry SDK itself (faultline.telemetry.otel lists the API's defaults);
+    # OTEL_SDK_DISABLED=true turns both off, and the instrumentations with them.
     otel_sdk_disabled: bool = False
-    # Ratio of the default sampler (parent-based trace-id ratio) when OTEL_TRACES_SAMPLER is unset.
-    # One request in ten by default: tracing every request costs about 60% of the API's capacity
-    # (`make bench`, variant full-all-traced). The lab's .env traces everything (workshop load is
-    # far below capacity). Exemplars, trace ids on log lines and OTLP info logs follow the same
-    # decision.
-    otel_traces_sampler_arg: float = Field(default=0.1, ge=0, le=1)
-    # Each OTLP export gives up after this long; the export runs off the request path anyway.
-    otlp_export_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
-    # The export threads encode a batch in slices and sleep this long between them, long enough
-    # for the event loop to take the GIL and use it: it gets it back after every ~1 ms of
-    # encoding (faultline.telemetry.otlp_encoding). 0: no pause, a batch encoded in one go.
-    otlp_export_slice_pause_seconds: float = Field(default=0.003, ge=0, le=0.1)
-    otel_logs_enabled: bool = True
     # Prometheus /metrics and per-request RED metrics (false only for benchmarking bare).
     metrics_enabled: bool = True
     event_loop_lag_interval_seconds: float = Field(default=0.1, ge=0)

@@ -27,7 +27,7 @@ from faultline.routes import health, orders, products
 from faultline.services.health import HealthService
 from faultline.services.stock import StockKeeper
 from faultline.telemetry.http import router as metrics_router
-from faultline.telemetry.logs import configure_logging, flush_log_lines
+from faultline.telemetry.logs import configure_logging, flush_logs
 from faultline.telemetry.loop_lag import LoopLagMonitor
 from faultline.telemetry.otel import start_telemetry
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         telemetry = start_telemetry(settings)
-        configure_logging(settings, telemetry.logger_provider)
+        configure_logging(settings, export_otlp=telemetry.logs_exported)
         loop_lag = LoopLagMonitor(settings.event_loop_lag_interval_seconds)
         loop_lag.start()
         async with RegisterTortoise(app, config=tortoise_config(settings)):
@@ -89,10 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await redis.aclose()
                 await fault_redis.aclose()
         await loop_lag.stop()
-        telemetry.shutdown()  # flushes queued spans and log records, bounded by the export timeout
+        telemetry.flush()  # queued spans out now, bounded by the export timeout
         log.info("api.stopped")
-        # Last: uvicorn ends a SIGTERM shutdown by re-raising the signal, and atexit never runs.
-        flush_log_lines()
+        # Last (log records and lines): uvicorn ends a SIGTERM shutdown by re-raising the signal,
+        # and atexit never runs.
+        flush_logs()
 
     app = FastAPI(
         title="Faultline shop API",

@@ -58,7 +58,10 @@ CHARTS: tuple[Chart, ...] = (
         "Connection pool",
         "count",
         (
-            ("used", 'sum(db_client_connection_count{job="api", state="used"})'),
+            (
+                "used",
+                'sum(db_client_connection_count{job="api", db_client_connection_state="used"})',
+            ),
             ("max", 'sum(db_client_connection_max{job="api"})'),
             ("waiting", 'sum(db_client_connection_pending_requests{job="api"})'),
         ),

@@ -29,6 +29,8 @@ from tests.support.metrics import Samples, parse, value
 pytestmark = pytest.mark.slow
 PRODUCT = "/api/v1/products/{product_id}"
 
+POOL = {"db_client_connection_pool_name": "default"}
+
 
 async def scrape(client: httpx.AsyncClient) -> Samples:
     return parse((await client.get("/metrics")).text)
@@ -100,14 +102,14 @@ async def test_slow_queries_fault(client: httpx.AsyncClient, faults: FaultSwitch
     response, elapsed = await timed(client, "GET", "/api/v1/products?limit=2")  # 2 statements
     after = await scrape(client)
     assert response.status_code == 200 and elapsed >= 0.3
-    sleeps = {"operation": "SELECT", "query_name": "fault pg_sleep"}
+    sleeps = {"db_operation_name": "SELECT", "db_query_summary": "fault pg_sleep"}
     assert (
         value(after, "db_client_operation_duration_seconds_count", sleeps)
         - value(before, "db_client_operation_duration_seconds_count", sleeps)
         == 2
     )
     # The connection was held for the sleeps: it shows in the pool's use time.
-    use = {"pool_name": "default"}
+    use = POOL
     assert (
         value(after, "db_client_connection_use_time_seconds_sum", use)
         - value(before, "db_client_connection_use_time_seconds_sum", use)
@@ -139,10 +141,21 @@ async def test_pool_exhaustion_fault(
         assert exhausted.json()["error"]["code"] == "db_pool_exhausted"
         samples = await scrape(client)
         assert (
-            value(samples, "db_client_connection_count", {"pool_name": "default", "state": "used"})
+            value(
+                samples,
+                "db_client_connection_count",
+                {**POOL, "db_client_connection_state": "used"},
+            )
             == pool.get_max_size()
         )
-        assert value(samples, "db_client_connection_timeouts_total", {"pool_name": "default"}) >= 2
+        assert (
+            value(
+                samples,
+                "db_client_connection_timeouts_total",
+                {"db_client_connection_pool_name": "default"},
+            )
+            >= 2
+        )
         await faults.off("pool_exhaustion")
         assert LEAK.leaked == []
         assert pool.held_connections() == 0
@@ -158,7 +171,7 @@ async def test_n_plus_one_fault(
     for _ in range(5):
         body = {"items": [{"product_id": a.id, "quantity": 1}, {"product_id": b.id, "quantity": 1}]}
         assert (await client.post("/api/v1/orders", json=body)).status_code == 201
-    item_selects = {"operation": "SELECT", "query_name": "select order_items"}
+    item_selects = {"db_operation_name": "SELECT", "db_query_summary": "select order_items"}
 
     async def item_queries_for_listing() -> float:
         before = await scrape(client)
@@ -193,7 +206,7 @@ async def test_cache_outage_fault(
     assert value(after, "cache_requests_total", {"result": "hit"}) == value(
         before, "cache_requests_total", {"result": "hit"}
     )
-    selects = {"operation": "SELECT", "query_name": "select products"}
+    selects = {"db_operation_name": "SELECT", "db_query_summary": "select products"}
     assert (
         value(after, "db_client_operation_duration_seconds_count", selects)
         - value(before, "db_client_operation_duration_seconds_count", selects)

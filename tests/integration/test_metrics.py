@@ -17,7 +17,7 @@ from labkit.net import free_port
 from tests.integration.conftest import ProductFactory
 from tests.support.metrics import Samples, label_sets, names, parse, value
 
-POOL = {"pool_name": "default"}
+POOL = {"db_client_connection_pool_name": "default"}
 
 
 async def scrape(client: httpx.AsyncClient) -> Samples:
@@ -60,7 +60,7 @@ async def test_red_metrics_use_route_templates_never_raw_paths(
         if labels["handler"] == "/api/v1/products/{product_id}"
     }
     assert min(buckets) == 0.005 and max(b for b in buckets if b != float("inf")) == 10.0
-    assert "http_requests_in_flight" in names(samples)
+    assert "http_requests_inprogress" in names(samples)
     # A path no route matched counts under "none"; /metrics itself is not counted.
     assert {"handler": "none", "method": "GET", "status": "4xx"} in label_sets(
         samples, "http_requests_total"
@@ -109,10 +109,17 @@ async def test_holding_every_connection_moves_the_pool_metrics(
         await asyncio.sleep(0.2)  # the request is now queued for a connection
         during = parse((await client.get("/metrics")).text)
         assert (
-            value(during, "db_client_connection_count", {**POOL, "state": "used"})
+            value(
+                during, "db_client_connection_count", {**POOL, "db_client_connection_state": "used"}
+            )
             == pool.get_max_size()
         )
-        assert value(during, "db_client_connection_count", {**POOL, "state": "idle"}) == 0
+        assert (
+            value(
+                during, "db_client_connection_count", {**POOL, "db_client_connection_state": "idle"}
+            )
+            == 0
+        )
         assert value(during, "db_client_connection_pending_requests", POOL) >= 1
         assert (await waiting).status_code == 503
     finally:
@@ -140,7 +147,10 @@ async def test_holding_every_connection_moves_the_pool_metrics(
     )
     assert use_sum_grew >= 0.4 * pool.get_max_size()
     assert value(after, "db_client_connection_pending_requests", POOL) == 0
-    assert value(after, "db_client_connection_count", {**POOL, "state": "used"}) <= 1
+    assert (
+        value(after, "db_client_connection_count", {**POOL, "db_client_connection_state": "used"})
+        <= 1
+    )
 
 
 async def test_blocking_the_loop_shows_as_lag(client: httpx.AsyncClient) -> None:
@@ -193,7 +203,7 @@ async def test_queries_are_timed_with_bounded_labels(
     await client.post("/api/v1/orders", json={"items": [{"product_id": product.id, "quantity": 1}]})
     samples = await scrape(client)
     series = {
-        (labels["operation"], labels["query_name"])
+        (labels["db_operation_name"], labels["db_query_summary"])
         for labels in label_sets(samples, "db_client_operation_duration_seconds_count")
     }
     assert {

@@ -1,12 +1,11 @@
-"""How `make bench` states its verdict on the two goals: full's ratio to bare in every round, the
-control's (bare-again: bare's settings once more) beside it, and a warning when the control alone
-is as far from 1 as a goal allows. Built from runs as bench/telemetry_cost.py records them."""
+"""How `make bench` states its verdict on the capacity goal, and reports the p99 (no goal): full's
+ratio to bare in every round, the control's (bare-again: bare's settings once more) beside it,
+and a warning when the control alone is as far from 1 as the goal allows. Built from runs as
+bench/telemetry_cost.py records them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from bench.telemetry_cost import CONTROL, Run, goal_lines, round_ratios, variant_env
 
@@ -27,23 +26,13 @@ def test_round_ratios_pair_each_run_with_bare_of_the_same_round() -> None:
     assert round_ratios(paced, "full", "p99_ms") == [1.5, 1.0, 2.0]
 
 
-def test_a_quiet_control_leaves_the_verdict_as_it_is() -> None:
-    paced = runs({"bare": [2.0, 4.0, 5.0], CONTROL: [2.2, 3.6, 5.0], "full": [3.0, 4.0, 10.0]})
+def test_the_p99_at_half_capacity_is_reported_with_its_control_and_not_judged() -> None:
+    paced = runs({"bare": [2.0, 4.0, 5.0], CONTROL: [3.0, 6.0, 8.0], "full": [3.0, 4.0, 10.0]})
     (line,) = goal_lines([], paced)
-    assert line.startswith("Goal: full p99 <= 1.5 x bare's at half capacity -> 1.50")
+    assert line.startswith("Reported: full p99 at half capacity, x bare's -> 1.50")
     assert "rounds 1.50, 1.00, 2.00" in line
-    assert f"{CONTROL}, bare's settings again: 1.00 (rounds 1.10, 0.90, 1.00)" in line
-    assert "cannot judge" not in line
-
-
-@pytest.mark.parametrize("control", [[3.0, 6.0, 8.0], [1.0, 2.0, 3.0]])
-def test_a_control_as_far_from_1_as_the_goal_says_the_run_cannot_judge_it(
-    control: list[float],
-) -> None:
-    """1.5x bare's p99, or 1/1.5 of it, for the very same settings: noise alone spans the goal."""
-    paced = runs({"bare": [2.0, 4.0, 5.0], CONTROL: control, "full": [3.0, 4.0, 10.0]})
-    (line,) = goal_lines([], paced)
-    assert "this run cannot judge this goal" in line
+    assert f"{CONTROL}, bare's settings again: 1.50 (rounds 1.50, 1.50, 1.60)" in line
+    assert "Goal" not in line and "cannot judge" not in line  # the goal was withdrawn
 
 
 def test_the_capacity_goal_has_its_own_threshold() -> None:
@@ -64,8 +53,14 @@ def test_the_capacity_goal_has_its_own_threshold() -> None:
 
 
 def test_without_a_control_the_verdict_is_full_against_bare_alone() -> None:
-    (line,) = goal_lines([], runs({"bare": [2.0, 4.0], "full": [3.0, 4.0]}))
-    assert line == "Goal: full p99 <= 1.5 x bare's at half capacity -> 1.25 (rounds 1.50, 1.00)"
+    capacity = [
+        Run("bare", 3000, 1, 20, 0, round_no=0),
+        Run("full", 2400, 1, 20, 0, round_no=0),
+        Run("bare", 3000, 1, 20, 0, round_no=1),
+        Run("full", 2700, 1, 20, 0, round_no=1),
+    ]
+    (line,) = goal_lines(capacity, [])
+    assert line == "Goal: full >= 0.70 x bare throughput -> 0.85 (rounds 0.80, 0.90)"
 
 
 def test_the_control_runs_exactly_bare_settings() -> None:

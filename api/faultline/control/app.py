@@ -16,8 +16,9 @@ from importlib import resources
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
 
 from faultline import __version__
@@ -39,7 +40,7 @@ from faultline.middleware import (
     add_cors,
 )
 from faultline.telemetry.http import router as metrics_router
-from faultline.telemetry.logs import configure_logging, flush_log_lines
+from faultline.telemetry.logs import configure_logging, flush_logs
 from faultline.telemetry.metrics import FAILED_AUTHS
 
 
@@ -58,8 +59,18 @@ async def get_control(request: Request) -> FaultControl:
     return control
 
 
+# Declared in the OpenAPI document (an Authorize button in /docs; schemathesis and other clients
+# find it there). auto_error=False: a missing or wrong token is answered below, and counted.
+ADMIN_TOKEN = HTTPBearer(
+    auto_error=False,
+    scheme_name="adminToken",
+    description="FAULTLINE_ADMIN_TOKEN as `Authorization: Bearer <token>`, to change faults",
+)
+
+
 async def require_admin(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_TOKEN)],
 ) -> str:
     """The caller's identity for the audit log, once the bearer token checks out. A failed
     check counts against the client's limit; past it the answer is 429, not 401."""
@@ -68,9 +79,8 @@ async def require_admin(
     if expected is None:
         raise WritesDisabled("Fault changes are disabled: set FAULTLINE_ADMIN_TOKEN")
     client = request.client.host if request.client else "unknown"
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        token.encode(), expected.get_secret_value().encode()
+    if credentials is not None and hmac.compare_digest(
+        credentials.credentials.encode(), expected.get_secret_value().encode()
     ):
         return f"token@{client}"
     limiter: FailedAuthLimiter = request.app.state.failed_auth_limiter
@@ -269,7 +279,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await FAULTS.stop()
             await redis.aclose()
-            flush_log_lines()  # uvicorn re-raises SIGTERM at the end: atexit would not run
+            flush_logs()  # uvicorn re-raises SIGTERM at the end: atexit would not run
 
     app = FastAPI(
         title="Faultline control",

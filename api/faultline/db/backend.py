@@ -29,7 +29,9 @@ class BoundedAsyncpgClient(AsyncpgDBClient):
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         acquire_timeout = float(kwargs.pop("acquire_timeout", DEFAULT_ACQUIRE_TIMEOUT_SECONDS))
         threshold = float(kwargs.pop("wait_span_threshold", DEFAULT_WAIT_SPAN_THRESHOLD_SECONDS))
-        return await create_bounded_pool(acquire_timeout, threshold, **kwargs)
+        # Kept where the rest of the API finds it (faultline.db.pool.current_pool).
+        self.bounded_pool = await create_bounded_pool(acquire_timeout, threshold, **kwargs)
+        return self.bounded_pool
 
 
 client_class = BoundedAsyncpgClient

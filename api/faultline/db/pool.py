@@ -2,8 +2,9 @@
 
 Tortoise acquires pool connections with no timeout: when every connection is held, a query waits
 forever and nothing shows it. Every Tortoise query path (plain queries, transactions, raw SQL)
-goes through `asyncpg.Pool._acquire` and `Pool.release`, so this pool bounds and measures both
-there, once for all of them; `faultline.db.backend` makes Tortoise build it.
+goes through one acquisition method (faultline.seams.asyncpg) and `Pool.release`, so this pool
+bounds and measures both there, once for all of them; `faultline.db.backend` makes Tortoise build
+it.
 
 Measured here: time to acquire, time held, waiters, timeouts (Prometheus, OTel names), and a
 span in the request's trace whenever acquiring took longer than a threshold.
@@ -22,6 +23,7 @@ from opentelemetry.trace import StatusCode
 
 from faultline.db.errors import PoolAcquireTimeout
 from faultline.db.query_names import record_query
+from faultline.seams import asyncpg as asyncpg_seam
 from faultline.telemetry.metrics import (
     DB_CONNECTION_COUNT,
     DB_CONNECTION_MAX,
@@ -35,7 +37,7 @@ POOL_NAME = "default"
 tracer = trace.get_tracer(__name__)
 
 
-class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints
+class BoundedPool(asyncpg_seam.Pool):
     """An asyncpg pool whose acquisitions give up after `acquire_timeout` seconds."""
 
     def __init__(
@@ -58,14 +60,14 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         DB_CONNECTION_COUNT.labels(self.name, "idle").set_function(self.get_idle_size)
         DB_CONNECTION_PENDING.labels(self.name).set_function(lambda: self.pending_acquires)
 
-    # The parameter name is asyncpg's, and this overrides asyncpg's method.
-    async def _acquire(self, timeout: float | None) -> PoolConnectionProxy:
+    # The parameter name is asyncpg's.
+    async def acquire_connection(self, timeout: float | None) -> PoolConnectionProxy:
         limit = self.acquire_timeout if timeout is None else timeout
         self.pending_acquires += 1
         started = time.perf_counter()
         started_ns = time.time_ns()
         try:
-            proxy = await super()._acquire(limit)
+            proxy = await super().acquire_connection(limit)
         except TimeoutError as exc:
             waited = time.perf_counter() - started
             self._wait_histogram.observe(waited)
@@ -141,5 +143,5 @@ def current_pool() -> BoundedPool | None:
     """The default connection's pool, or None before the first connect."""
     from tortoise import connections
 
-    pool = getattr(connections.get("default"), "_pool", None)
+    pool = getattr(connections.get("default"), "bounded_pool", None)
     return pool if isinstance(pool, BoundedPool) else None

@@ -24,7 +24,7 @@ _POOL_RESET_MARKER = "pg_advisory_unlock_all"
 
 @lru_cache(maxsize=1024)
 def classify(sql: str) -> tuple[str, str] | None:
-    """(operation, query_name) for a statement, or None for the pool's own housekeeping."""
+    """(db.operation.name, db.query.summary) for a statement; None for the pool's housekeeping."""
     if _POOL_RESET_MARKER in sql:
         return None
     if "pg_sleep" in sql:

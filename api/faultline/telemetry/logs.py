@@ -1,6 +1,9 @@
 """structlog set-up: JSON lines in containers (a readable console on a terminal), every line
 carrying `trace_id`/`span_id` when it belongs to a sampled trace, and the same records sent as
-OpenTelemetry log records over OTLP (for Loki, via the collector) when a LoggerProvider is given.
+OpenTelemetry log records over OTLP (for Loki, via the collector) when OTLP logs are on
+(OTEL_LOGS_EXPORTER). The standard library's loggers (uvicorn, asyncpg, Tortoise, httpx, the
+OpenTelemetry SDK) go through the same chain (structlog's ProcessorFormatter): stdout is JSON
+lines only, and their warnings and errors reach Loki with the rest.
 
 What goes over OTLP follows the trace sampler, like exemplars do: every warning and error, and
 the info lines (the access log, mostly) of sampled requests. So every trace in Tempo has its log
@@ -30,8 +33,7 @@ from typing import Any, BinaryIO, cast
 import orjson
 import structlog
 from opentelemetry import trace
-from opentelemetry.instrumentation.structlog import StructlogProcessor
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.instrumentation.structlog import StructlogInstrumentor, StructlogProcessor
 
 from faultline.config import Settings
 
@@ -76,7 +78,7 @@ class LineWriter:
     Warnings and errors are written at once, after whatever was buffered before them, so the lines
     that matter in an incident are never held back and the order of lines is kept; so is a line
     logged outside an event loop. What a hard kill (SIGKILL, the OOM killer) can lose is at most
-    one interval of info lines; the end of an app's lifespan (`flush_log_lines`) and a normal
+    one interval of info lines; the end of an app's lifespan (`flush_logs`) and a normal
     exit (atexit) write everything. OTLP log records are batched for a second anyway. Why a
     buffer at all (a line's system call, measured): docs/telemetry.md.
     """
@@ -145,27 +147,51 @@ def _line_writer(stream: BinaryIO, flush_interval_seconds: float) -> LineWriter:
     return _writers[-1]
 
 
-def flush_log_lines() -> None:
-    """Write out every buffered line now (the end of an app's lifespan: a process killed by the
-    signal uvicorn re-raises after a graceful shutdown runs no atexit handlers)."""
-    for writer in _writers:
-        writer.flush()
+_otlp_processors: list[StructlogProcessor] = []
 
 
-def configure_logging(settings: Settings, logger_provider: LoggerProvider | None = None) -> None:
+def _json_text(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Standard-library records on a terminal, rendered like structlog's own console lines."""
+
+
+class _LineHandler(logging.Handler):
+    """Standard-library records (uvicorn, asyncpg, Tortoise, httpx, the OpenTelemetry SDK),
+    rendered by structlog's ProcessorFormatter, onto the same stream as every other line."""
+
+    def __init__(self, writer: LineWriter, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.writer.immediate(self.format(record).encode())
+        except Exception:  # logging must never take the caller down
+            self.handleError(record)
+
+
+def configure_logging(settings: Settings, *, export_otlp: bool = False) -> None:
+    """structlog for every line: the app's own, and the standard library's loggers through
+    structlog's ProcessorFormatter. `export_otlp`: also send records over OTLP (sampled: see
+    the module docstring), through the global logger provider start_telemetry set up."""
     use_json = settings.log_json if settings.log_json is not None else not sys.stdout.isatty()
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
-    processors: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
+    shared: list[structlog.types.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_context,
     ]
-    if logger_provider is not None:
-        # Before the renderer: it needs the event dict, not the rendered line.
-        otel_processor = StructlogProcessor(logger_provider=logger_provider)  # type: ignore[no-untyped-call]
-        processors.append(SampledOtlpExport(cast(structlog.types.Processor, otel_processor)))
-    logger_factory: Callable[..., Any]
+    if export_otlp and not StructlogInstrumentor().is_instrumented_by_opentelemetry:
+        # Before the renderer: it needs the event dict, not the rendered line. (When the
+        # structlog instrumentation is on, it has put its own, unsampled, in the chain.)
+        if not _otlp_processors:
+            _otlp_processors.append(StructlogProcessor())  # type: ignore[no-untyped-call]
+        shared.append(SampledOtlpExport(cast(structlog.types.Processor, _otlp_processors[0])))
+    render: list[structlog.types.Processor]
     if use_json:
         # Tracebacks as data, without frame locals: locals can hold tokens, passwords, bodies.
         tracebacks = structlog.processors.ExceptionRenderer(
@@ -173,18 +199,48 @@ def configure_logging(settings: Settings, logger_provider: LoggerProvider | None
         )
         # orjson renders bytes (a fifteenth of the standard library's json.dumps time for an
         # access-log line: 0.4 against 6 us here), which LineWriter puts on stdout.
-        render = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS)
-        processors += [tracebacks, structlog.processors.JSONRenderer(serializer=render)]
+        serializer = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS)
+        render = [tracebacks, structlog.processors.JSONRenderer(serializer=serializer)]
+    else:
+        render = [structlog.dev.set_exc_info, structlog.dev.ConsoleRenderer()]
+    # The standard library's loggers: warnings and above (their info is chatter), same chain,
+    # rendered to text (a logging.Formatter returns str). Python's `warnings` go there too.
+    stdlib_render = render
+    if use_json:
+        stdlib_render = [render[0], structlog.processors.JSONRenderer(serializer=_json_text)]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *stdlib_render],
+    )
+    logging.captureWarnings(True)
+    handler: logging.Handler
+    logger_factory: Callable[..., Any]
+    if use_json:
         writer = _line_writer(sys.stdout.buffer, settings.log_flush_interval_seconds)
         logger_factory = lambda *_: writer  # noqa: E731 (structlog wants a factory)
+        handler = _LineHandler(writer, formatter)
     else:
-        processors += [structlog.dev.set_exc_info, structlog.dev.ConsoleRenderer()]
         logger_factory = structlog.PrintLoggerFactory(sys.stdout)
+        handler = _ConsoleHandler(sys.stdout)
+        handler.setFormatter(formatter)
     structlog.configure(
-        processors=processors,
+        processors=[structlog.contextvars.merge_contextvars, *shared, *render],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
-    # Libraries that log through the standard library: warnings and above, same stream.
-    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(name)s %(message)s")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LineHandler | _ConsoleHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def flush_logs() -> None:
+    """Write out every buffered line and export every queued OTLP record now (the end of an
+    app's lifespan: a process killed by the signal uvicorn re-raises after a graceful shutdown
+    runs no atexit handlers)."""
+    for processor in _otlp_processors:
+        processor.flush()
+    for writer in _writers:
+        writer.flush()

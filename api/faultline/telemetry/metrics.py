@@ -2,8 +2,17 @@
 carries the process and GC collectors). Dashboards, alerts and the signal contract read these
 names, so they are part of the API's contract.
 
-Names follow the OpenTelemetry semantic conventions where one exists (database client
-connection metrics), as Prometheus spells them (dots become underscores, units as suffixes).
+One naming convention, by family:
+- HTTP RED: prometheus-fastapi-instrumentator's names and labels (`http_requests_total`,
+  `http_request_duration_seconds`, `http_requests_inprogress`; `handler`, `method`, `status`),
+  the ones FastAPI users know. That library cannot attach exemplars, so the API records them
+  itself (faultline.telemetry.http).
+- Database client and pool: the OpenTelemetry semantic conventions' names *and* attributes, as an
+  OpenTelemetry-to-Prometheus translation writes them (dots to underscores, the unit as a suffix,
+  `_total` on counters): `db_client_connection_count{db_client_connection_pool_name,
+  db_client_connection_state}`, `db_client_operation_duration_seconds{db_operation_name,
+  db_query_summary}`.
+- The rest (cache, event loop, shop, faults): Prometheus's own naming practice.
 """
 
 from __future__ import annotations
@@ -42,14 +51,14 @@ HTTP_REQUEST_DURATION = Histogram(
     ["handler", "method"],
     buckets=LATENCY_BUCKETS,
 )
-HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "HTTP requests being served right now")
+HTTP_IN_FLIGHT = Gauge("http_requests_inprogress", "Number of HTTP requests in progress")
 
 # --- Database connection pool, client side (OTel db.client.connection.*) -------------------------
-POOL_LABELS = ["pool_name"]
+POOL_LABELS = ["db_client_connection_pool_name"]  # db.client.connection.pool.name
 DB_CONNECTION_COUNT = Gauge(
     "db_client_connection_count",
     "Pool connections by state (used = held by a request)",
-    ["pool_name", "state"],
+    ["db_client_connection_pool_name", "db_client_connection_state"],
 )
 DB_CONNECTION_MAX = Gauge(
     "db_client_connection_max", "Most connections the pool may open", POOL_LABELS
@@ -77,7 +86,7 @@ DB_CONNECTION_TIMEOUTS = Counter(
 DB_OPERATION_DURATION = Histogram(
     "db_client_operation_duration_seconds",
     "Duration of database statements, by SQL operation and low-cardinality query name",
-    ["operation", "query_name"],
+    ["db_operation_name", "db_query_summary"],
     buckets=FAST_BUCKETS,
 )
 

@@ -1,10 +1,14 @@
-"""OpenTelemetry traces and logs, exported over OTLP/HTTP, configured by the standard OTEL_*
-variables.
+"""OpenTelemetry traces and logs, set up the standard way: opentelemetry-distro's `initialize()`.
 
-Export must never hurt the shop: spans and log records go through bounded batch queues to a
-background thread; each export gives up after `otlp_export_timeout_seconds`; when the collector
-is unreachable the API logs one clear warning (and one when it recovers), not one per batch, and
-drops what does not fit in the queue.
+The same call the `opentelemetry-instrument` launcher makes: the distro's configurator builds the
+tracer and logger providers from the standard OTEL_* variables (exporter per signal, including
+`none`; protocol, endpoint, headers, timeout and compression per signal; batch processor settings;
+sampler and its argument; resource attributes and service name), and every installed
+instrumentation (Tortoise, Redis) is applied unless OTEL_PYTHON_DISABLED_INSTRUMENTATIONS names
+it. The API only sets defaults, below, for variables you leave unset; a variable you set wins.
+What the lab adds plugs in through public extension points: the `faultline_otlp` exporter
+(faultline.telemetry.export: the standard OTLP exporter, one warning per outage) and the sampled
+log export in structlog's processor chain (faultline.telemetry.logs).
 """
 
 from __future__ import annotations
@@ -12,203 +16,98 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
-import structlog
 from opentelemetry import trace
-from opentelemetry._logs import set_logger_provider
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.tortoiseorm import TortoiseORMInstrumentor
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
-from opentelemetry.sdk._logs.export import (
-    BatchLogRecordProcessor,
-    LogRecordExporter,
-    LogRecordExportResult,
-)
-from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.instrumentation.auto_instrumentation import initialize
+from opentelemetry.sdk.trace import TracerProvider
 
 from faultline import __version__
 from faultline.config import Settings
-from faultline.telemetry.otlp_encoding import DirectOtlpLogExporter, DirectOtlpSpanExporter
 
-log = structlog.get_logger(__name__)
-
-# Loggers of the SDK and exporters that would otherwise log once per failed batch or dropped span.
-_NOISY_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk._shared_internal")
-
-
-class ExportHealth:
-    """Logs when an OTLP signal starts failing to export, and when it recovers; once each."""
-
-    def __init__(self, signal: str) -> None:
-        self.signal = signal
-        self._failing = False
-        self._lock = threading.Lock()
-        self.failures = 0
-
-    def record(self, ok: bool) -> None:
-        with self._lock:
-            if ok and self._failing:
-                self._failing = False
-                log.info(
-                    "telemetry.export_recovered", signal=self.signal, failed_batches=self.failures
-                )
-            elif not ok:
-                self.failures += 1
-                if not self._failing:
-                    self._failing = True
-                    log.warning(
-                        "telemetry.export_failing",
-                        signal=self.signal,
-                        endpoint=os.environ.get(
-                            "OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"
-                        ),
-                        detail="collector unreachable; data is dropped until it is back",
-                    )
+# The API's defaults, each for a variable left unset (a variable you set wins).
+DEFAULTS = {
+    # The standard OTLP exporter plus one warning per collector outage (faultline.telemetry.export).
+    "OTEL_TRACES_EXPORTER": "faultline_otlp",
+    "OTEL_LOGS_EXPORTER": "faultline_otlp",
+    # Metrics are Prometheus's: /metrics, scraped, with exemplars (faultline.telemetry.metrics).
+    "OTEL_METRICS_EXPORTER": "none",
+    # The distro defaults to gRPC; the API ships the OTLP/HTTP exporter (the collector takes both).
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    # Seconds: the Python exporters read this variable in seconds (the specification says ms).
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "2",
+    # One request in ten, and whatever the caller decided for the rest: tracing every request
+    # costs most of the API's capacity (`make bench`, full-all-traced). The lab's .env sets 1.
+    "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+    "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    # A batch a second (the SDK waits 5 s), so a demo's traces and logs show up at once.
+    "OTEL_BSP_SCHEDULE_DELAY": "1000",
+    "OTEL_BLRP_SCHEDULE_DELAY": "1000",
+    # The structlog instrumentation would export every log line; the API exports them sampled
+    # itself (faultline.telemetry.logs), and uses the instrumentation's processor to do it.
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "structlog",
+}
+# Loggers of the SDK and exporters that log once per failed batch or dropped span: the
+# faultline_otlp exporter says it once per outage instead.
+NOISY_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk._shared_internal")
 
 
-class GuardedSpanExporter(SpanExporter):
-    def __init__(self, inner: SpanExporter) -> None:
-        self.inner = inner
-        self.health = ExportHealth("traces")
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self.inner.export(spans)
-        self.health.record(result is SpanExportResult.SUCCESS)
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-class GuardedLogExporter(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter) -> None:
-        self.inner = inner
-        self.health = ExportHealth("logs")
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        result = self.inner.export(batch)
-        self.health.record(result is LogRecordExportResult.SUCCESS)
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-def _env_int(name: str, default: int) -> int:
-    """A standard OTEL_* batch setting when set, else Faultline's default (snappier than the
-    SDK's 5 s delay, so a demo's traces show up within a second or two)."""
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.isdigit() else default
-
-
-def build_resource(settings: Settings) -> Resource:
-    """Faultline's defaults, overridden by OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME."""
-    defaults = Resource(
-        {
-            "service.name": settings.service_name,
-            "service.namespace": "faultline",
-            "service.version": __version__,
-            "deployment.environment.name": settings.environment,
-            "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
-        }
+def apply_defaults(settings: Settings, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Fill in DEFAULTS, the service name and Faultline's resource attributes where unset.
+    OTEL_RESOURCE_ATTRIBUTES keeps its own values: the API's are put before them, and the later
+    of two values for one key wins."""
+    for name, value in DEFAULTS.items():
+        environ.setdefault(name, value)
+    environ.setdefault("OTEL_SERVICE_NAME", settings.service_name)
+    ours = {
+        "service.namespace": "faultline",
+        "service.version": __version__,
+        "deployment.environment.name": settings.environment,
+        "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+    }
+    given = environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
+    environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
+        [f"{key}={value}" for key, value in ours.items()] + ([given] if given else [])
     )
-    from_env: dict[str, Any] = dict(OTELResourceDetector().detect().attributes)
-    if service_name := os.environ.get("OTEL_SERVICE_NAME"):
-        from_env["service.name"] = service_name
-    return defaults.merge(Resource(from_env))
 
 
-def build_sampler(settings: Settings) -> Sampler | None:
-    """Parent-based trace-id ratio by default; OTEL_TRACES_SAMPLER, when set, wins (None lets the
-    SDK read it)."""
-    if os.environ.get("OTEL_TRACES_SAMPLER"):
-        return None
-    return ParentBased(TraceIdRatioBased(settings.otel_traces_sampler_arg))
+def logs_exported(environ: MutableMapping[str, str] = os.environ) -> bool:
+    names = {name.strip() for name in environ.get("OTEL_LOGS_EXPORTER", "").split(",")}
+    return bool(names - {"", "none"})
 
 
 @dataclass
 class Telemetry:
     tracer_provider: TracerProvider | None = None
-    logger_provider: LoggerProvider | None = None
-    span_exporter: GuardedSpanExporter | None = None
-    log_exporter: GuardedLogExporter | None = None
+    logs_exported: bool = False
 
-    def shutdown(self) -> None:
-        """Flush what is queued (bounded by the export timeout) and stop the export threads."""
+    def flush(self) -> None:
+        """Export what is queued now (bounded by the export timeout): the end of the lifespan,
+        since a process that uvicorn ends by re-raising SIGTERM runs no atexit handlers."""
         if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
-        if self.logger_provider is not None:
-            self.logger_provider.shutdown()
+            self.tracer_provider.force_flush()
 
 
 _process_telemetry: Telemetry | None = None
 
 
 def start_telemetry(settings: Settings) -> Telemetry:
-    """Set up traces and OTLP logs for this process (once; later calls get the same providers,
-    since OpenTelemetry's global providers cannot be replaced)."""
+    """Set up traces and OTLP logs for this process, once (OpenTelemetry's global providers
+    cannot be replaced; later calls get the same). Started under `opentelemetry-instrument`,
+    the launcher has done it already and this only looks."""
     global _process_telemetry
     if settings.otel_sdk_disabled:
         return Telemetry()
-    if _process_telemetry is not None:
-        return _process_telemetry
-    for name in _NOISY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-    resource = build_resource(settings)
-    timeout = settings.otlp_export_timeout_seconds
-    # The standard OTLP/HTTP exporters, encoding batches in a quarter of the time (see
-    # otlp_encoding.py): the export threads hold the GIL that much less, and never for more
-    # than a slice of a batch at a time.
-    pause = settings.otlp_export_slice_pause_seconds
-    span_exporter = GuardedSpanExporter(
-        DirectOtlpSpanExporter(timeout=timeout, slice_pause_seconds=pause)
-    )
-    tracer_provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
-    tracer_provider.add_span_processor(
-        BatchSpanProcessor(
-            span_exporter,
-            max_queue_size=_env_int("OTEL_BSP_MAX_QUEUE_SIZE", 4096),
-            max_export_batch_size=_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
-            schedule_delay_millis=_env_int("OTEL_BSP_SCHEDULE_DELAY", 1000),
-            export_timeout_millis=int(timeout * 1000),
+    if _process_telemetry is None:
+        if not isinstance(trace.get_tracer_provider(), TracerProvider):
+            apply_defaults(settings)
+            for name in NOISY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            initialize(swallow_exceptions=False)
+        provider = trace.get_tracer_provider()
+        _process_telemetry = Telemetry(
+            tracer_provider=provider if isinstance(provider, TracerProvider) else None,
+            logs_exported=logs_exported(),
         )
-    )
-    trace.set_tracer_provider(tracer_provider)
-    # One span per query (Tortoise's own instrumentation; the asyncpg one would double them and
-    # add a span for every connection release) and one per Redis call.
-    TortoiseORMInstrumentor().instrument(tracer_provider=tracer_provider)
-    RedisInstrumentor().instrument(tracer_provider=tracer_provider)
-
-    telemetry = Telemetry(tracer_provider=tracer_provider, span_exporter=span_exporter)
-    if settings.otel_logs_enabled:
-        log_exporter = GuardedLogExporter(
-            DirectOtlpLogExporter(timeout=timeout, slice_pause_seconds=pause)
-        )
-        logger_provider = LoggerProvider(resource=resource)
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(
-                log_exporter,
-                max_queue_size=_env_int("OTEL_BLRP_MAX_QUEUE_SIZE", 4096),
-                schedule_delay_millis=_env_int("OTEL_BLRP_SCHEDULE_DELAY", 1000),
-                export_timeout_millis=int(timeout * 1000),
-            )
-        )
-        set_logger_provider(logger_provider)
-        telemetry.logger_provider = logger_provider
-        telemetry.log_exporter = log_exporter
-    _process_telemetry = telemetry
-    return telemetry
+    return _process_telemetry

@@ -23,11 +23,12 @@ propagates context anywhere. Service spans are skipped there too (faultline.tele
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from starlette.types import Scope
@@ -81,18 +82,22 @@ def _request_attributes(scope: Scope) -> dict[str, str | int]:
 class ServerSpan:
     """One request's server span, current from `start` until `finish`."""
 
-    __slots__ = ("_token", "span")
+    __slots__ = ("_suppressed", "_token", "span")
 
-    def __init__(self, span: Span, token: object) -> None:
+    def __init__(self, span: Span, token: object, suppress: bool) -> None:
         self.span = span
         self._token = token
+        # OpenTelemetry's standard switch, which every instrumentation checks first.
+        self._suppressed: AbstractContextManager[None] | None = None
+        if suppress:
+            self._suppressed = suppress_instrumentation()
+            self._suppressed.__enter__()
 
     @classmethod
     def start(cls, scope: Scope, tracer: Tracer) -> ServerSpan:
         """For the untraced paths: no span, and instrumentation suppressed."""
         if scope["path"] in UNTRACED_PATHS:
-            untraced = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True)
-            return cls(trace.INVALID_SPAN, otel_context.attach(untraced))
+            return cls(trace.INVALID_SPAN, None, suppress=True)
         parent = propagate.extract(scope, getter=_HEADERS)
         method = scope["method"]
         # What a sampler may look at is given at creation (the semantic conventions' list).
@@ -106,12 +111,11 @@ class ServerSpan:
                 "url.scheme": scope.get("scheme", "http"),
             },
         )
-        current = trace.set_span_in_context(span, parent)
-        if span.is_recording():
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        recording = span.is_recording()
+        if recording:
             span.set_attributes(_request_attributes(scope))
-        else:
-            current = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
-        return cls(span, otel_context.attach(current))
+        return cls(span, token, suppress=not recording)
 
     def finish(self, method: str, route: str | None, status: int) -> None:
         """Name and complete the span (if it records), end it and make it no longer current."""
@@ -125,4 +129,7 @@ class ServerSpan:
                 span.set_attribute("error.type", str(status))
                 span.set_status(StatusCode.ERROR)
             span.end()
-        otel_context.detach(self._token)  # type: ignore[arg-type]
+        if self._suppressed is not None:
+            self._suppressed.__exit__(None, None, None)
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
