@@ -164,6 +164,8 @@ def _all_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
 
 async def _acquire_timeout(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PoolAcquireTimeout)
+    # A warning, so it reaches Loki (every warning does) and the API board's log panel.
+    log.warning("db.pool_exhausted", acquire_timeout_s=exc.timeout)
     return error_response(
         request,
         503,

@@ -85,6 +85,16 @@ def test_the_stack_workflow_keeps_every_containers_logs_on_failure() -> None:
     assert workflow_steps[-1]["if"] == "always()" and workflow_steps[-1]["run"] == "make down"
 
 
+def test_the_stack_workflow_screenshots_every_dashboard_during_a_scenario() -> None:
+    workflow_steps = steps("stack.yml")
+    (shots,) = [step for step in workflow_steps if "--screenshot=" in str(step.get("run", ""))]
+    run = str(shots["run"])
+    assert "make scenario NAME=" in run and "grafana/dashboards/*.json" in run
+    assert run.index("make scenario") < run.index("--screenshot=") < run.index("wait")
+    uploads = [s for s in workflow_steps if str(s.get("uses", "")).startswith("actions/upload")]
+    assert any(s["with"]["path"] == "screenshots/" and s["if"] == "always()" for s in uploads)
+
+
 def test_the_test_workflow_runs_the_readme_test_command_and_lint() -> None:
     runs = [str(step.get("run", "")) for step in steps("test.yml")]
     assert "make test" in runs and "make lint" in runs
