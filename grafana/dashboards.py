@@ -298,6 +298,14 @@ class Board:
         target = self._last["targets"][0]
         target.update(format="heatmap", exemplar=True, range=True)
 
+    def table(self, title: str, description: str, expr: str, legend: str, width: int = 24) -> None:
+        """The current value of each series, one row per series (an instant query)."""
+        self.panel("table", title, description, [(expr, legend)], width=width, height=5)
+        self._last["targets"][0].update(format="table", instant=True)
+        self._last["transformations"] = [
+            {"id": "organize", "options": {"excludeByName": {"Time": True}}}
+        ]
+
     def logs(self, title: str, description: str, expr: str, width: int = 24) -> None:
         self._add(
             {
@@ -369,6 +377,15 @@ def overview() -> Board:
         ("1 - faultline:sli_slow:ratio_rate5m", "within 250 ms"),
         thresholds=steps((None, "red"), (0.95, "green")),
         unit="percentunit",
+    )
+    b.row("Faults on, with their parameters")
+    b.table(
+        "Fault parameters",
+        "The numeric parameters of every fault that is on (routes are in the console). Empty "
+        "when no fault is on.",
+        "max by (fault, parameter) (fault_parameter) and on (fault) "
+        "(max by (fault) (fault_active) == 1)",
+        "{{fault}} {{parameter}}",
     )
     b.row("Service levels and traffic")
     b.timeseries(
