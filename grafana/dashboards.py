@@ -54,13 +54,22 @@ PAGE_BURN, TICKET_BURN = 14.4, 6.0  # the burn rates the SLO alerts fire at
 
 
 def p99(metric: str, selector: str, by: str = "") -> str:
-    return promql.p99(metric, selector, by, window=RATE)
+    return promql.quantile(0.99, metric, selector, by, window=RATE)
 
 
 def p50(metric: str, selector: str, by: str = "") -> str:
-    return p99(metric, selector, by).replace(
-        "histogram_quantile(0.99,", "histogram_quantile(0.5,", 1
-    )
+    return promql.quantile(0.5, metric, selector, by, window=RATE)
+
+
+def every_panel(board: dict[str, Any], rows: bool = False) -> list[dict[str, Any]]:
+    """Every panel of a generated board (its JSON), those inside collapsed rows included; the
+    row headers too when `rows`. Tests read the boards through this."""
+    found = []
+    for top in board["panels"]:
+        if top["type"] != "row" or rows:
+            found.append(top)
+        found += top.get("panels", [])
+    return found
 
 
 def steps(*pairs: tuple[float | None, str]) -> dict[str, Any]:

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 SHOP = 'job="api", handler=~"/api/.*"'
 
 
-def p99(metric: str, selector: str, by: str = "", window: str = "1m") -> str:
-    """p99 of a histogram over `window`, optionally per label `by`."""
+def quantile(q: float, metric: str, selector: str, by: str = "", window: str = "1m") -> str:
+    """The q-quantile of a histogram over `window`, optionally per label `by`."""
     group = f"{by}, le" if by else "le"
-    return f"histogram_quantile(0.99, sum by ({group}) (rate({metric}_bucket{{{selector}}}[{window}])))"
+    return (
+        f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket{{{selector}}}[{window}])))"
+    )
+
+
+def p99(metric: str, selector: str, by: str = "", window: str = "1m") -> str:
+    return quantile(0.99, metric, selector, by, window)
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,7 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
             found.append(
                 (f"{board['uid']} annotation {annotation['name']}", "promql", annotation["expr"])
             )
-        every = [p for top in board["panels"] for p in [top, *top.get("panels", [])]]
-        for panel in (p for p in every if p["type"] != "row"):
+        for panel in dashboards.every_panel(board):
             kind = "logql" if panel["datasource"]["type"] == "loki" else "promql"
             for target in panel["targets"]:
                 where = f"{board['uid']} / {panel['title']}"

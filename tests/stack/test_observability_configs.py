@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.dashboards import every_panel
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -135,9 +137,7 @@ def test_dashboard_lint(path: Path) -> None:
     assert "id" not in board, "no top-level id in provisioned dashboards"
     assert re.fullmatch(r"faultline-[a-z]+", board["uid"]) and path.stem == board["uid"]
     provisioned = {d["uid"] for d in datasources()}
-    # Rows hold the panels of a collapsed row; rows themselves query nothing.
-    every = [p for top in board["panels"] for p in [top, *top.get("panels", [])]]
-    for panel in (p for p in every if p["type"] != "row"):
+    for panel in every_panel(board):
         assert panel["datasource"]["uid"] in provisioned, panel["title"]
         assert len(panel.get("description", "")) > 30, f"{panel['title']}: teach what it shows"
         for target in panel["targets"]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from grafana.dashboards import every_panel
+
 BOARDS = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
 
 
@@ -20,19 +22,8 @@ def boards() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(BOARDS.glob("*.json"))]
 
 
-def flat(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel, those inside collapsed rows included; rows themselves left out."""
-    found = []
-    for panel in board["panels"]:
-        if panel["type"] == "row":
-            found += panel["panels"]
-        else:
-            found.append(panel)
-    return found
-
-
 def panels() -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{b['uid']} / {p['title']}", p) for b in boards() for p in flat(b)]
+    return [(f"{b['uid']} / {p['title']}", p) for b in boards() for p in every_panel(b)]
 
 
 PANELS = panels()
@@ -100,13 +91,13 @@ def test_every_board_opens_on_verdicts_then_rows() -> None:
         kinds = [panel["type"] for panel in board["panels"]]
         first_row = kinds.index("row")
         assert first_row > 0 and set(kinds[:first_row]) == {"stat"}, board["uid"]
-        ids = [panel["id"] for panel in board["panels"]] + [p["id"] for p in flat(board)]
-        assert len(set(ids)) == len({*ids}), board["uid"]
+        ids = [panel["id"] for panel in every_panel(board, rows=True)]
+        assert len(ids) == len(set(ids)), board["uid"]
 
 
 def test_panel_links_keep_the_time_range_and_variables() -> None:
     for board in boards():
-        for panel in flat(board):
+        for panel in every_panel(board):
             for link in panel.get("links", []):
                 assert "${__url_time_range}" in link["url"], (board["uid"], panel["title"])
                 assert "${__all_variables}" in link["url"]

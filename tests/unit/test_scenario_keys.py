@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from grafana.dashboards import every_panel
+
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = {
     json.loads(p.read_text())["title"].removeprefix("Faultline: ").lower(): json.loads(
@@ -25,11 +27,6 @@ ELSEWHERE = {"logs", "traces"}
 LOG_CALL = re.compile(
     r"\b(?:log|audit)\.(?:debug|info|warning|error|exception|critical)\(\s*\"([^\"]+)\""
 )
-
-
-def panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every panel of a board, those inside collapsed rows included."""
-    return [p for top in board["panels"] for p in ([top, *top.get("panels", [])])]
 
 
 def logged_events() -> set[str]:
@@ -64,7 +61,7 @@ def problems(line: str) -> list[str]:
         return [f"starts with {where!r}, not a board ({sorted(BOARDS)}), Logs or Traces"]
     found = []
     if place in BOARDS:
-        titles = {panel["title"].lower() for panel in panels_of(BOARDS[place])}
+        titles = {panel["title"].lower() for panel in every_panel(BOARDS[place])}
         found += [
             f"no panel {name!r} on {where}"
             for name in re.findall(r"'([^']+)'", rest)
