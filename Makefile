@@ -11,6 +11,8 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 SERVICE ?=
 REPLICAS ?= 1
+# Prometheus scrapes replicas by name, faultline-api-1 to -5 (prometheus/prometheus.yml): no more.
+MAX_REPLICAS := 5
 NAME    ?=
 ARGS    ?=
 # make load: a headless Locust run (in the loadgen image with Docker; from this host otherwise).
@@ -128,6 +130,8 @@ ifneq ($(DOCKER_ENGINE),yes)
 	@echo "No Docker engine answers here: starting the native lab instead (make lab; make doctor says why)."
 	@$(MAKE) --no-print-directory lab
 else
+	@case "$(REPLICAS)" in [1-9]) [ "$(REPLICAS)" -le $(MAX_REPLICAS) ] ;; *) false ;; esac || \
+	  { echo "REPLICAS=$(REPLICAS): choose 1 to $(MAX_REPLICAS) API replicas." >&2; exit 2; }
 	@scripts/check-exposure.sh
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
 	@$(LOAD_ENV) scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \

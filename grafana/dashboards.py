@@ -8,6 +8,8 @@ every PromQL expression (tests execute them against a real Prometheus).
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,100 @@ ALERT_ANNOTATION = {
 }
 
 
+def explore(datasource: dict[str, str], query: dict[str, Any]) -> str:
+    """A URL that opens Explore on `query`, over the dashboard's time range. The query may hold
+    data-link variables (`${__field.labels.handler}`): Grafana fills them in, URI-encoded, when
+    the link is clicked; everything else is encoded here."""
+    panes = {
+        "faultline": {
+            "datasource": datasource["uid"],
+            "queries": [{"refId": "A", "datasource": datasource, **query}],
+            "range": {"from": "${__from}", "to": "${__to}"},
+        }
+    }
+    encoded = urllib.parse.quote(json.dumps(panes, separators=(",", ":")), safe="")
+    encoded = re.sub(r"%24%7B([\w.]+)%7D", r"${\1}", encoded)  # the variables, left for Grafana
+    return f"/explore?schemaVersion=1&orgId=1&panes={encoded}"
+
+
+def traces(title: str, *conditions: str) -> dict[str, Any]:
+    """A data link to the API's traces matching every TraceQL condition (spans of one trace)."""
+    query = " && ".join(('resource.service.name = "faultline-api"', *conditions))
+    return {
+        "title": title,
+        "url": explore(
+            TEMPO,
+            {"queryType": "traceql", "query": f"{{ {query} }}", "limit": 20, "tableType": "traces"},
+        ),
+    }
+
+
+def logs(title: str, pipeline: str) -> dict[str, Any]:
+    """A data link to the API's log records (Loki) through a LogQL pipeline: an event's name is
+    the record's body; its fields are structured metadata."""
+    query = f'{{service_name="faultline-api"}} {pipeline}'
+    return {"title": title, "url": explore(LOKI, {"expr": query, "queryType": "range"})}
+
+
+# Data links shared by several panels. On a per-route series, `method` and `handler` are labels.
+ROUTE = (
+    "kind = server",
+    'span.http.request.method = "${__field.labels.method}"',
+    'span.http.route = "${__field.labels.handler}"',
+)
+ROUTE_TRACES = traces("Traces of ${__field.labels.method} ${__field.labels.handler}", *ROUTE)
+FAILED_ROUTE = [
+    traces(
+        "Failed requests of ${__field.labels.method} ${__field.labels.handler} (traces)",
+        *ROUTE,
+        "span.http.response.status_code >= 500",
+    ),
+    logs(
+        "Failed requests of ${__field.labels.method} ${__field.labels.handler} (logs)",
+        '|= "request" | method="${__field.labels.method}" | route="${__field.labels.handler}" '
+        "| status >= 500",
+    ),
+]
+SLOW_ROUTE = traces(
+    "Slow requests of ${__field.labels.method} ${__field.labels.handler} (over 250 ms)",
+    *ROUTE,
+    "duration > 250ms",
+)
+FAILED = [
+    traces("Failed requests (traces)", "kind = server", "span.http.response.status_code >= 500"),
+    logs("Failed requests (logs)", '|= "request" | status >= 500'),
+]
+SLOW = traces("Requests over 250 ms (traces)", "kind = server", "duration > 250ms")
+POOL_TIMEOUTS = [
+    traces(
+        "Requests that gave up waiting for a connection (traces)",
+        'name = "db.client.connection.acquire"',
+        "span.faultline.pool.timed_out = true",
+    ),
+    logs("Pool exhaustion (logs: db.pool_exhausted)", '|= "db.pool_exhausted"'),
+]
+POOL_WAITS = traces(
+    "Requests that waited over 100 ms for a connection (traces)",
+    'name = "db.client.connection.acquire"',
+    "span.faultline.pool.wait_ms > 100.0",
+)
+CACHE_ERRORS = [
+    traces("Product reads whose cache call failed (traces)", 'span.shop.cache.result = "error"'),
+    logs("Cache errors (logs: cache.error)", '|= "cache.error"'),
+]
+FAULT = [
+    traces(
+        "Requests under ${__field.labels.fault} (traces)",
+        "kind = server",
+        "span.faultline.fault.${__field.labels.fault} = true",
+    ),
+    logs(
+        "When ${__field.labels.fault} switched on, on each replica (logs)",
+        '|= "fault.on" | fault="${__field.labels.fault}"',
+    ),
+]
+
+
 def board_link(uid: str, title: str) -> list[dict[str, Any]]:
     """A panel link to the board that explains it, keeping the time range and the variables."""
     return [
@@ -173,11 +269,16 @@ class Board:
         datasource: dict[str, str] = PROM,
         thresholds: dict[str, Any] | None = None,
         links: list[dict[str, Any]] | None = None,
+        explore: list[dict[str, Any]] | None = None,
         **extra: Any,
     ) -> None:
+        """`links`: the panel's own links (to another board); `explore`: data links on every
+        series (to its traces or logs in Explore)."""
         defaults: dict[str, Any] = {"unit": unit}
         if thresholds is not None:
             defaults["thresholds"] = thresholds
+        if explore:
+            defaults["links"] = explore
         if links:
             extra["links"] = links
         self._add(
@@ -213,9 +314,11 @@ class Board:
         lines: tuple[float, ...] = (),
         ratio: bool = False,
         links: list[dict[str, Any]] | None = None,
+        explore: list[dict[str, Any]] | None = None,
     ) -> None:
         """`lines`: threshold lines where a value has a meaning (an SLO, a timeout, a burn rate);
-        `ratio`: a share, drawn from 0 to 1; `links`: to the board that explains it."""
+        `ratio`: a share, drawn from 0 to 1; `links`: to the board that explains it; `explore`:
+        from a series to its traces or logs."""
         thresholds = None
         if lines:
             thresholds = steps((None, "green"), *((v, "red") for v in lines))
@@ -228,6 +331,7 @@ class Board:
             width,
             thresholds=thresholds,
             links=links,
+            explore=explore,
         )
         defaults = self._last["fieldConfig"]["defaults"]
         if lines:
@@ -250,6 +354,7 @@ class Board:
         names: bool = False,
         none: str = "",
         links: list[dict[str, Any]] | None = None,
+        explore: list[dict[str, Any]] | None = None,
     ) -> None:
         """A verdict: coloured by `thresholds` (red when bad), with a sparkline. `names`: one box
         per series, showing its legend (which faults, which alerts), `none` when there is none."""
@@ -263,6 +368,7 @@ class Board:
             height=5,
             thresholds=thresholds,
             links=links,
+            explore=explore,
             options={
                 "colorMode": "background",
                 "graphMode": "none" if names else "area",
@@ -362,6 +468,7 @@ def overview() -> Board:
         thresholds=steps((None, "red")),
         names=True,
         none="none",
+        explore=FAULT,
     )
     b.stat(
         "Alerts firing",
@@ -416,6 +523,7 @@ def overview() -> Board:
             "5xx/s",
         ),
         unit="reqps",
+        explore=FAILED,
     )
     b.timeseries(
         "p99 latency: client vs server",
@@ -427,6 +535,7 @@ def overview() -> Board:
         unit="s",
         lines=(LATENCY_SLO_S,),
         links=board_link("faultline-api", "API"),
+        explore=[SLOW],
     )
     b.row("Where to look next")
     b.timeseries(
@@ -441,6 +550,7 @@ def overview() -> Board:
         ratio=True,
         lines=(1.0,),
         links=board_link("faultline-database", "Database & pool"),
+        explore=[POOL_WAITS],
     )
     b.timeseries(
         "Event-loop lag (p99)",
@@ -495,6 +605,7 @@ def api() -> Board:
         thresholds=steps((None, "green"), (0.01, "red")),
         unit="percentunit",
         width=8,
+        explore=FAILED,
     )
     b.stat(
         "p99",
@@ -503,6 +614,7 @@ def api() -> Board:
         thresholds=steps((None, "green"), (LATENCY_SLO_S, "red")),
         unit="s",
         width=8,
+        explore=[SLOW],
     )
     b.row("RED per route")
     b.timeseries(
@@ -513,6 +625,7 @@ def api() -> Board:
             "{{method}} {{handler}}",
         ),
         unit="reqps",
+        explore=[ROUTE_TRACES],
     )
     b.timeseries(
         "Errors per route",
@@ -523,6 +636,7 @@ def api() -> Board:
             "{{method}} {{handler}}",
         ),
         unit="reqps",
+        explore=FAILED_ROUTE,
     )
     b.timeseries(
         "p99 per route",
@@ -533,12 +647,14 @@ def api() -> Board:
         unit="s",
         exemplars=True,
         lines=(LATENCY_SLO_S,),
+        explore=[SLOW_ROUTE],
     )
     b.timeseries(
         "p50 per route",
         "Server-side median by method and route: the typical request, beside the tail.",
         (p50("http_request_duration_seconds", ROUTES, "method, handler"), "{{method}} {{handler}}"),
         unit="s",
+        explore=[ROUTE_TRACES],
     )
     b.heatmap(
         "Latency heatmap",
@@ -602,6 +718,7 @@ def database() -> Board:
         (f"sum(db_client_connection_pending_requests{{{API}}}) or vector(0)", "waiting"),
         thresholds=BAD_ABOVE_ZERO,
         width=8,
+        explore=[*POOL_TIMEOUTS, POOL_WAITS],
     )
     b.stat(
         "Acquire timeouts",
@@ -613,6 +730,7 @@ def database() -> Board:
         thresholds=ANY_RATE,
         unit="reqps",
         width=8,
+        explore=POOL_TIMEOUTS,
     )
     b.row("The pool, from the API")
     b.timeseries(
@@ -630,6 +748,7 @@ def database() -> Board:
         "Requests queued for a pool connection. Healthy: zero. Bad: a standing queue; they time "
         "out after the acquire timeout.",
         (f"sum by (instance) (db_client_connection_pending_requests{{{API}}})", "{{instance}}"),
+        explore=[*POOL_TIMEOUTS, POOL_WAITS],
     )
     b.timeseries(
         "Time to get a connection (p99)",
@@ -638,6 +757,7 @@ def database() -> Board:
         (p99("db_client_connection_wait_time_seconds", API, "instance"), "{{instance}}"),
         unit="s",
         lines=(ACQUIRE_TIMEOUT_S,),
+        explore=[POOL_WAITS],
     )
     b.timeseries(
         "Acquire timeouts",
@@ -647,6 +767,7 @@ def database() -> Board:
             "{{instance}}",
         ),
         unit="reqps",
+        explore=POOL_TIMEOUTS,
     )
     b.timeseries(
         "Time a connection is held (p99)",
@@ -805,6 +926,7 @@ def cache() -> Board:
         thresholds=ANY_RATE,
         unit="ops",
         width=12,
+        explore=CACHE_ERRORS,
     )
     b.row("The cache, from the API")
     b.timeseries(
@@ -813,6 +935,7 @@ def cache() -> Board:
         "then fall back to PostgreSQL.",
         (f"sum by (result) (rate(cache_requests_total{{{API}}}[{RATE}]))", "{{result}}"),
         unit="ops",
+        explore=CACHE_ERRORS,
     )
     b.timeseries(
         "Hit ratio over time",

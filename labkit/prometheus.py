@@ -43,24 +43,39 @@ class Prometheus:
         response.raise_for_status()
         return list(response.json()["data"])
 
+    def targets(self) -> list[dict[str, Any]]:
+        """The active scrape targets, with their labels and discovered labels."""
+        response = httpx.get(f"{self.url}/api/v1/targets", timeout=5)
+        response.raise_for_status()
+        return list(response.json()["data"]["activeTargets"])
+
     def targets_up(self) -> bool:
-        response = httpx.get(f"{self.url}/api/v1/targets", timeout=5).json()
-        active = response["data"]["activeTargets"]
+        active = self.targets()
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
 def project_config(targets: dict[str, list[str]], rules_dir: Path | None = None) -> dict[str, Any]:
     """The project's prometheus/prometheus.yml with each job's targets rewritten to local
     addresses ({job: ["host:port", ...]}); jobs with no local target are left out. Rules: the
-    project's own, or those in `rules_dir`."""
+    project's own, or those in `rules_dir`.
+
+    A job compose finds by DNS (the API's replicas) has its targets named as compose's are,
+    `instance="api-1"`, `"api-2"`, ..., in the order given, so dashboards read the same."""
     config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     config["rule_files"] = [str((rules_dir or ROOT / "prometheus" / "rules") / "*.rules.yml")]
     jobs = []
     for job in config["scrape_configs"]:
-        if job["job_name"] in targets:
-            job.pop("dns_sd_configs", None)
-            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
-            jobs.append(job)
+        name = job["job_name"]
+        if name not in targets:
+            continue
+        if job.pop("dns_sd_configs", None) is None:
+            job["static_configs"] = [{"targets": targets[name]}]
+        else:
+            job["static_configs"] = [
+                {"targets": [target], "labels": {"instance": f"{name}-{number}"}}
+                for number, target in enumerate(targets[name], start=1)
+            ]
+        jobs.append(job)
     config["scrape_configs"] = jobs
     return dict(config)
 

@@ -9,10 +9,14 @@ published there only, whatever BIND_ADDRESS says.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -90,6 +94,67 @@ def grafana_dashboards() -> bool:
     return len(r.json()) >= 6
 
 
+# Values for the series labels that the dashboards' Explore links name: a real route, method
+# and fault, as a click on such a series would give.
+SAMPLE_LABELS = {"method": "GET", "handler": "/api/v1/products", "fault": "latency"}
+LINK_VARIABLE = re.compile(r"\$\{([\w.]+)\}")
+
+
+def explore_queries(
+    board: dict[str, Any], start_ms: int, end_ms: int
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """Each Explore data link of a dashboard (its JSON), as Grafana would open it on a click over
+    [start_ms, end_ms]: (panel title, link title, datasource uid, query). Variables are filled
+    URI-encoded, as Grafana does; a variable with no value here is left as it is."""
+    values = {"__from": str(start_ms), "__to": str(end_ms)}
+    values |= {f"__field.labels.{k}": v for k, v in SAMPLE_LABELS.items()}
+    for top in board["panels"]:
+        for panel in (top, *top.get("panels", [])):
+            for link in panel.get("fieldConfig", {}).get("defaults", {}).get("links", []):
+                url = urllib.parse.urlsplit(link["url"])
+                if url.path != "/explore":
+                    continue
+                filled = LINK_VARIABLE.sub(
+                    lambda m: urllib.parse.quote(values.get(m[1], m[0]), safe=""), url.query
+                )
+                (pane,) = json.loads(urllib.parse.parse_qs(filled)["panes"][0]).values()
+                (query,) = pane["queries"]
+                yield panel["title"], link["title"], pane["datasource"], query
+
+
+def explore_link_failures() -> list[str]:
+    """Every Explore link of the provisioned dashboards, run on Tempo or Loki over the last 15
+    minutes: the links whose query the backend refuses."""
+    end = time.time()
+    start = end - 900
+    failures, seen = [], set()
+    for found in httpx.get(f"{GRAFANA}/api/search", params={"tag": "faultline"}, timeout=5).json():
+        board = httpx.get(f"{GRAFANA}/api/dashboards/uid/{found['uid']}", timeout=5).json()
+        for panel, title, datasource, query in explore_queries(
+            board["dashboard"], int(start * 1000), int(end * 1000)
+        ):
+            text = query.get("query") or query.get("expr", "")
+            if text in seen:
+                continue
+            seen.add(text)
+            if datasource == "tempo":
+                params = {"q": text, "start": int(start), "end": int(end), "limit": 5}
+                r = httpx.get(f"{TEMPO}/api/search", params=params, timeout=10)
+            else:
+                params = {"query": text, "start": int(start * 1e9), "end": int(end * 1e9)}
+                r = httpx.get(f"{LOKI}/loki/api/v1/query_range", params=params, timeout=10)
+            if r.status_code != 200:
+                failures.append(f"{panel} / {title}: {r.status_code} {r.text[:200]}")
+    return failures
+
+
+def explore_links_run() -> bool:
+    failures = explore_link_failures()
+    for failure in failures:
+        print(f"           {failure}")
+    return not failures
+
+
 def main() -> int:
     checks: dict[str, Callable[[], bool]] = {
         name: (lambda q=q: prom(q)) for name, q in PROMQL_PRESENT.items()
@@ -100,6 +165,7 @@ def main() -> int:
         "traces in Tempo": tempo_traces,
         "Grafana datasources": grafana_datasources,
         "Grafana dashboards": grafana_dashboards,
+        "dashboards' Explore links run on Tempo and Loki": explore_links_run,
     }
     missing = 0
     for name, check in checks.items():

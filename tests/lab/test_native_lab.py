@@ -153,6 +153,8 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
         "redis",
         "prometheus",
     }
+    # The API replica is named as compose names its own (api-1), not by its address.
+    assert [t["labels"]["instance"] for t in targets if t["labels"]["job"] == "api"] == ["api-1"]
     # The lab's Prometheus runs the project's own rules.
     groups = httpx.get(f"{PROMETHEUS}/api/v1/rules").json()["data"]["groups"]
     assert {g["name"] for g in groups} == {

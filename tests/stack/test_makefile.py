@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.docker_standin import install_docker_standin
 
@@ -192,3 +193,38 @@ def test_the_virtualenv_refuses_a_python_other_than_3_11(lab_copy: Path, tmp_pat
     assert result.returncode != 0
     assert "needs Python 3.11" in result.stdout + result.stderr
     assert not (lab_copy / ".venv-test").exists()
+
+
+@pytest.mark.parametrize("replicas", ["0", "6", "three"])
+def test_make_up_refuses_more_replicas_than_prometheus_names(
+    lab_copy: Path, tmp_path: Path, replicas: str
+) -> None:
+    """Prometheus finds replicas by name (faultline-api-1 to -N): a sixth would not be scraped,
+    so `make up` says so before starting anything."""
+    docker = install_docker_standin(tmp_path / "standin")
+    log = tmp_path / "docker.log"
+    env = {**os.environ, "PATH": f"{docker.parent}:{os.environ['PATH']}", "STANDIN_LOG": str(log)}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "up", f"REPLICAS={replicas}"],
+        cwd=lab_copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"REPLICAS={replicas}: choose 1 to 5 API replicas." in result.stderr
+    assert "compose" not in (log.read_text() if log.exists() else "")
+
+
+def test_max_replicas_is_the_number_of_replica_names_prometheus_scrapes() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    found = re.search(r"^MAX_REPLICAS := (\d+)$", makefile, re.MULTILINE)
+    assert found, "Makefile: MAX_REPLICAS := N"
+    maximum = int(found[1])
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    (api,) = [job for job in config["scrape_configs"] if job["job_name"] == "api"]
+    names = api["dns_sd_configs"][0]["names"]
+    # Compose names containers <project>-<service>-<number>; the project is `faultline`.
+    assert yaml.safe_load((ROOT / "compose.yaml").read_text())["name"] == "faultline"
+    assert names == [f"faultline-api-{n}" for n in range(1, maximum + 1)]

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from grafana.dashboards import every_panel
+from tests.support.api_names import logged_events
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS = {
@@ -24,20 +25,7 @@ BOARDS = {
 }
 BOARDS["lab overview"] = BOARDS.pop("lab overview")  # the home board's title, as keys say it
 ELSEWHERE = {"logs", "traces"}
-LOG_CALL = re.compile(
-    r"\b(?:log|audit)\.(?:debug|info|warning|error|exception|critical)\(\s*\"([^\"]+)\""
-)
-
-
-def logged_events() -> set[str]:
-    return {
-        event
-        for path in (ROOT / "api" / "faultline").rglob("*.py")
-        for event in LOG_CALL.findall(path.read_text())
-    }
-
-
-EVENTS = logged_events()
+EVENTS = set(logged_events())
 
 
 def lines_of(scenario: dict[str, Any]) -> list[str]:
