@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from labkit.net import ServerUnavailable
+from labkit.net import ServerUnavailable, http_ok
 
 
 def alive(pid: int) -> bool:
@@ -59,3 +61,20 @@ def wait_ready(
                 f"{what} not ready after {timeout:.0f}s ({log}):\n{log_tail(log)}"
             )
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_server(name: str, command: list[str], ready_url: str, log_path: Path) -> Iterator[None]:
+    """Run `command` (its output to `log_path`) until the block ends; enter the block once
+    `ready_url` answers 200. A server that exits first fails with the log's tail."""
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(
+            name, lambda: http_ok(ready_url), lambda: process.poll() is None, log_path, timeout=30
+        )
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
-from labkit.net import ServerUnavailable, free_port, http_ok
-from labkit.processes import wait_ready
+from labkit.net import ServerUnavailable, free_port
+from labkit.processes import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +56,8 @@ class Prometheus:
 def project_config(targets: dict[str, list[str]], rules_dir: Path | None = None) -> dict[str, Any]:
     """The project's prometheus/prometheus.yml with each job's targets rewritten to local
     addresses ({job: ["host:port", ...]}); jobs with no local target are left out. Rules: the
-    project's own, or those in `rules_dir`.
+    project's own, or those in `rules_dir`. Alerts go to the `alertmanager` job's address, if
+    it has one.
 
     A job compose finds by DNS (the API's replicas) has its targets named as compose's are,
     `instance="api-1"`, `"api-2"`, ..., in the order given, so dashboards read the same."""
@@ -77,6 +77,13 @@ def project_config(targets: dict[str, list[str]], rules_dir: Path | None = None)
             ]
         jobs.append(job)
     config["scrape_configs"] = jobs
+    # Alerts go to the local Alertmanager when there is one (it is the `alertmanager` job).
+    if "alertmanager" in targets:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": targets["alertmanager"]}]}]
+        }
+    else:
+        config.pop("alerting", None)
     return dict(config)
 
 
@@ -111,25 +118,10 @@ def running_prometheus(
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log_path = workdir / "prometheus.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        prometheus_command(workdir / "prometheus.yml", workdir / "data", port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
+    command = prometheus_command(workdir / "prometheus.yml", workdir / "data", port)
     try:
-        wait_ready(
-            "Prometheus",
-            lambda: http_ok(f"{url}/-/ready"),
-            lambda: process.poll() is None,
-            log_path,
-            timeout=30,
-        )
-        yield Prometheus(url)
+        with running_server("Prometheus", command, f"{url}/-/ready", workdir / "prometheus.log"):
+            yield Prometheus(url)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -16,16 +16,19 @@ case ${BIND_ADDRESS:-127.0.0.1} in
 esac
 
 todo=""
-for name in POSTGRES_PASSWORD FAULTLINE_ADMIN_TOKEN GRAFANA_ADMIN_PASSWORD; do
+for name in POSTGRES_PASSWORD FAULTLINE_ADMIN_TOKEN ALERT_WEBHOOK_TOKEN GRAFANA_ADMIN_PASSWORD; do
   eval "value=\${$name:-}"
   case $value in
     "" | *local-only*) todo="$todo $name" ;;
   esac
 done
-case $todo in
-  *FAULTLINE_ADMIN_TOKEN*) ;;
-  *) if [ "${#FAULTLINE_ADMIN_TOKEN}" -lt 16 ]; then todo="$todo FAULTLINE_ADMIN_TOKEN"; fi ;;
-esac
+for name in FAULTLINE_ADMIN_TOKEN ALERT_WEBHOOK_TOKEN; do
+  eval "value=\${$name:-}"
+  case $todo in
+    *"$name"*) ;;
+    *) if [ "${#value}" -lt 16 ]; then todo="$todo $name"; fi ;;
+  esac
+done
 [ -n "$todo" ] && todo="set$(echo "$todo" | sed 's/ \([A-Z_]*\)/ \1,/g; s/,$//') to secrets of your own (openssl rand -hex 16)"
 
 if [ "${GRAFANA_ANONYMOUS:-false}" = true ] && [ "${GRAFANA_ANONYMOUS_ROLE:-Viewer}" != Viewer ]; then

@@ -8,6 +8,7 @@ and hand it to `create_app()` instead of patching globals.
 """
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, RedisDsn, SecretStr, field_validator
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     # listens.
     faultline_admin_token: SecretStr | None = None
     control_port: int = Field(default=8080, ge=1, le=65535)
+    # The pager: Alertmanager's webhook needs this bearer token (unset or empty = refused), and
+    # incidents are kept in this file (unset = the pager is off).
+    alert_webhook_token: SecretStr | None = None
+    incidents_path: Path | None = None
     # Failed authentications (wrong or missing token) per client address, over a moving window
     # ("<n>/<second|minute|hour>"); past it, that client gets 429. A right token always passes,
     # so that nobody can lock a facilitator out of heal.
@@ -106,7 +111,7 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     grafana_url: str | None = None
 
-    @field_validator("faultline_admin_token", mode="before")
+    @field_validator("faultline_admin_token", "alert_webhook_token", mode="before")
     @classmethod
     def _empty_token_is_no_token(cls, value: object) -> object:
         """`FAULTLINE_ADMIN_TOKEN=` must refuse writes, not accept a bare `Bearer`."""

@@ -27,16 +27,28 @@ def is_loopback(host: str) -> bool:
 
 
 def exposure_problem(settings: Settings, listen_host: str) -> str | None:
-    """One line saying what to set, or None when the control service may start."""
+    """One line saying what to set, or None when the control service may start. Both of its
+    tokens count: the admin token (fault changes) and Alertmanager's webhook token (pages)."""
     reachable_at = settings.bind_address or listen_host
-    token = settings.faultline_admin_token
-    if is_loopback(reachable_at) or token is None:  # no token: writes are refused anyway
+    if is_loopback(reachable_at):
         return None
-    value = token.get_secret_value()
-    if DEMO_MARKER in value or len(value) < MIN_TOKEN_LENGTH:
+    weak = [
+        name
+        for name, token in (
+            ("FAULTLINE_ADMIN_TOKEN", settings.faultline_admin_token),
+            ("ALERT_WEBHOOK_TOKEN", settings.alert_webhook_token),
+        )
+        # No token: those writes are refused anyway.
+        if token is not None
+        and (
+            DEMO_MARKER in token.get_secret_value()
+            or len(token.get_secret_value()) < MIN_TOKEN_LENGTH
+        )
+    ]
+    if weak:
         return (
-            f"refusing to serve on {reachable_at} with the demo admin token: set "
-            f"FAULTLINE_ADMIN_TOKEN to a secret of your own ({MIN_TOKEN_LENGTH}+ characters, "
-            "e.g. `openssl rand -hex 16`) in .env.local, or keep BIND_ADDRESS=127.0.0.1"
+            f"refusing to serve on {reachable_at} with a demo token: set {' and '.join(weak)} "
+            f"to a secret of your own ({MIN_TOKEN_LENGTH}+ characters, e.g. "
+            "`openssl rand -hex 16`) in .env.local, or keep BIND_ADDRESS=127.0.0.1"
         )
     return None

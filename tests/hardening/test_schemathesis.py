@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "100"))
 TOKEN = "schemathesis-token"
+WEBHOOK_TOKEN = "schemathesis-webhook-token"
 
 
 def schemathesis(
@@ -92,10 +93,13 @@ def control(
         env = {
             "REDIS_URL": redis_url(redis_server),
             "FAULTLINE_ADMIN_TOKEN": TOKEN,
+            "ALERT_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "PROMETHEUS_URL": prometheus.url,
             "CONTROL_FAILED_AUTH_LIMIT": "100000/minute",  # rate limiting has its own test
         }
-        log_path = tmp_path_factory.mktemp("control") / "control.log"
+        workdir = tmp_path_factory.mktemp("control")
+        env["INCIDENTS_PATH"] = str(workdir / "incidents.jsonl")
+        log_path = workdir / "control.log"
         with running_api(env, log_path, command="control") as url:
             yield url, log_path
 
@@ -111,11 +115,13 @@ def test_control_service_survives_schemathesis(control: tuple[str, Path]) -> Non
     # The token reaches schemathesis through the security scheme the OpenAPI document declares
     # (schemathesis-control.toml), not a header forced onto every request.
     _, counts = schemathesis(
-        control_url, "schemathesis-control.toml", {"FAULTLINE_ADMIN_TOKEN": TOKEN}
+        control_url,
+        "schemathesis-control.toml",
+        {"FAULTLINE_ADMIN_TOKEN": TOKEN, "ALERT_WEBHOOK_TOKEN": WEBHOOK_TOKEN},
     )
     # Writes were made with the token: the audit log names who made them.
     audited = [line for line in log_path.read_text().splitlines() if '"fault.audit"' in line]
     assert audited and all('"actor":"token@' in line for line in audited)
-    # One PUT per catalogue fault, DELETE one/all, list, charts.
-    assert counts["operations"] >= 12 and counts["cases_generated"] == counts["cases_passed"]
+    # One PUT per catalogue fault, DELETE one/all, list, charts, the pager's three.
+    assert counts["operations"] >= 15 and counts["cases_generated"] == counts["cases_passed"]
     record("schemathesis_control", counts)

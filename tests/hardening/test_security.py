@@ -151,19 +151,22 @@ def test_an_empty_admin_token_refuses_every_write(
 
 
 @pytest.mark.parametrize(
-    ("token", "refused"),
+    ("name", "token", "refused"),
     [
-        ("faultline-local-only", True),
-        ("short-secret", True),
-        ("0123456789abcdef0123", False),
+        ("FAULTLINE_ADMIN_TOKEN", "faultline-local-only", True),
+        ("FAULTLINE_ADMIN_TOKEN", "short-secret", True),
+        ("FAULTLINE_ADMIN_TOKEN", "0123456789abcdef0123", False),
+        ("ALERT_WEBHOOK_TOKEN", "alerts-local-only", True),
+        ("ALERT_WEBHOOK_TOKEN", "0123456789abcdef4567", False),
     ],
 )
 def test_the_control_service_refuses_a_demo_token_beyond_loopback(
-    redis_server: Redis, tmp_path: Path, token: str, refused: bool
+    redis_server: Redis, tmp_path: Path, name: str, token: str, refused: bool
 ) -> None:
     env = {
         "REDIS_URL": redis_url(redis_server),
-        "FAULTLINE_ADMIN_TOKEN": token,
+        "FAULTLINE_ADMIN_TOKEN": "0123456789abcdef0123",
+        name: token,
         "BIND_ADDRESS": "0.0.0.0",  # noqa: S104  (as compose passes the published address)
     }
     log_path = tmp_path / "control.log"
@@ -173,7 +176,7 @@ def test_the_control_service_refuses_a_demo_token_beyond_loopback(
             running_api(env, log_path, command="control"),
         ):
             pass
-        assert "refusing to serve on 0.0.0.0 with the demo admin token" in log_path.read_text()
+        assert f"refusing to serve on 0.0.0.0 with a demo token: set {name}" in log_path.read_text()
     else:
         with running_api(env, log_path, command="control") as url:
             assert httpx.get(f"{url}/api/faults").status_code == 200

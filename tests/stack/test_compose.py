@@ -138,6 +138,7 @@ def test_the_stack_has_every_service_the_lab_needs(compose: dict[str, Any]) -> N
         "loadgen",
         "otel-collector",
         "prometheus",
+        "alertmanager",
         "loki",
         "tempo",
         "grafana",
@@ -149,7 +150,16 @@ def test_the_stack_has_every_service_the_lab_needs(compose: dict[str, Any]) -> N
 
 def test_only_the_front_doors_are_published(compose: dict[str, Any]) -> None:
     published = {name for name, service in compose["services"].items() if service.get("ports")}
-    assert published == {"proxy", "control", "loadgen", "prometheus", "loki", "tempo", "grafana"}
+    assert published == {
+        "proxy",
+        "control",
+        "loadgen",
+        "prometheus",
+        "alertmanager",
+        "loki",
+        "tempo",
+        "grafana",
+    }
 
 
 def test_the_readme_says_where_each_port_is_published(compose: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ EVERYWHERE = "0.0.0.0"  # noqa: S104  (the exposure under test)
 OWN = {
     "POSTGRES_PASSWORD": "5f0c2a9e8b7d4c1a",
     "FAULTLINE_ADMIN_TOKEN": "9b1e6d3f0a2c4e8b7d5f",
+    "ALERT_WEBHOOK_TOKEN": "4e0b9d2c7a1f8e3b6c5d",
     "GRAFANA_ADMIN_PASSWORD": "c3a8e1f7b2d94e60",
     "GRAFANA_ANONYMOUS": "true",
     "GRAFANA_ANONYMOUS_ROLE": "Viewer",
@@ -43,6 +44,8 @@ def test_loopback_keeps_the_demo_defaults(bind: str) -> None:
         ({"FAULTLINE_ADMIN_TOKEN": "faultline-local-only"}, "FAULTLINE_ADMIN_TOKEN"),
         ({"FAULTLINE_ADMIN_TOKEN": "short"}, "FAULTLINE_ADMIN_TOKEN"),
         ({"FAULTLINE_ADMIN_TOKEN": ""}, "FAULTLINE_ADMIN_TOKEN"),
+        ({"ALERT_WEBHOOK_TOKEN": "alerts-local-only"}, "ALERT_WEBHOOK_TOKEN"),
+        ({"ALERT_WEBHOOK_TOKEN": "short"}, "ALERT_WEBHOOK_TOKEN"),
         ({"GRAFANA_ADMIN_PASSWORD": "faultline-local-only"}, "GRAFANA_ADMIN_PASSWORD"),
         ({"GRAFANA_ANONYMOUS_ROLE": "Editor"}, "GRAFANA_ANONYMOUS_ROLE=Viewer"),
         ({"GRAFANA_ANONYMOUS_ROLE": "Admin"}, "GRAFANA_ANONYMOUS_ROLE=Viewer"),
@@ -67,8 +70,9 @@ def test_an_exposed_lab_with_secrets_of_its_own_starts(anonymous: dict[str, str]
 
 def test_the_repository_defaults_are_refused_when_exposed() -> None:
     result = check({**load_env(), "BIND_ADDRESS": "0.0.0.0"})  # noqa: S104
-    for name in ("POSTGRES_PASSWORD", "FAULTLINE_ADMIN_TOKEN", "GRAFANA_ADMIN_PASSWORD"):
+    for name in ("POSTGRES_PASSWORD", "FAULTLINE_ADMIN_TOKEN", "ALERT_WEBHOOK_TOKEN"):
         assert name in result.stdout
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stdout
     assert "GRAFANA_ANONYMOUS_ROLE=Viewer" in result.stdout
     record(
         "exposure_check",

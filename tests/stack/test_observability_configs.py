@@ -107,7 +107,7 @@ def datasources() -> list[dict[str, Any]]:
 
 def test_datasources_have_fixed_unique_uids_and_one_default() -> None:
     sources = datasources()
-    assert {d["uid"] for d in sources} == {"prometheus", "loki", "tempo"}
+    assert {d["uid"] for d in sources} == {"prometheus", "alertmanager", "loki", "tempo"}
     assert sum(bool(d.get("isDefault")) for d in sources) == 1
 
 

@@ -9,22 +9,25 @@ service refuses to run exposed beyond loopback with a demo token (faultline.expo
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.charts import chart_data
+from faultline.control.incidents import Incident, IncidentList, IncidentLog, WebhookMessage
 from faultline.control.rate_limit import FailedAuthLimiter
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed, change_model_for
 from faultline.control.service import FaultControl, spec_of
@@ -68,21 +71,9 @@ ADMIN_TOKEN = HTTPBearer(
 )
 
 
-async def require_admin(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_TOKEN)],
-) -> str:
-    """The caller's identity for the audit log, once the bearer token checks out. A failed
-    check counts against the client's limit; past it the answer is 429, not 401."""
-    settings: Settings = request.app.state.settings
-    expected = settings.faultline_admin_token
-    if expected is None:
-        raise WritesDisabled("Fault changes are disabled: set FAULTLINE_ADMIN_TOKEN")
+async def _refuse(request: Request, message: str) -> NoReturn:
+    """A missing or wrong token: counted against the client's limit; past it, 429, not 401."""
     client = request.client.host if request.client else "unknown"
-    if credentials is not None and hmac.compare_digest(
-        credentials.credentials.encode(), expected.get_secret_value().encode()
-    ):
-        return f"token@{client}"
     limiter: FailedAuthLimiter = request.app.state.failed_auth_limiter
     retry_after = await limiter.hit(client)
     if retry_after is not None:
@@ -92,7 +83,29 @@ async def require_admin(
             retry_after_seconds=retry_after,
         )
     FAILED_AUTHS.labels("unauthorized").inc()
-    raise Unauthorized("A valid bearer token is required to change faults")
+    raise Unauthorized(message)
+
+
+def _matches(credentials: HTTPAuthorizationCredentials | None, expected: SecretStr) -> bool:
+    """The bearer token is the expected one (compared in constant time)."""
+    return credentials is not None and hmac.compare_digest(
+        credentials.credentials.encode(), expected.get_secret_value().encode()
+    )
+
+
+async def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_TOKEN)],
+) -> str:
+    """The caller's identity for the audit log, once the bearer token checks out."""
+    settings: Settings = request.app.state.settings
+    expected = settings.faultline_admin_token
+    if expected is None:
+        raise WritesDisabled("Fault changes are disabled: set FAULTLINE_ADMIN_TOKEN")
+    if not _matches(credentials, expected):
+        await _refuse(request, "A valid bearer token is required to change faults")
+    client = request.client.host if request.client else "unknown"
+    return f"token@{client}"
 
 
 ControlDep = Annotated[FaultControl, Depends(get_control)]
@@ -199,6 +212,85 @@ async def heal_all(control: ControlDep, actor: AdminDep) -> Healed:
     return Healed(healed=await control.heal(actor))
 
 
+class PagerOff(AppError):
+    status_code = 503
+    code = "pager_off"
+
+
+class UnknownIncident(AppError):
+    status_code = 404
+    code = "unknown_incident"
+
+
+# Alertmanager's webhook: a token of its own (ALERT_WEBHOOK_TOKEN), not the admin token.
+WEBHOOK_TOKEN = HTTPBearer(
+    auto_error=False,
+    scheme_name="alertWebhookToken",
+    description="ALERT_WEBHOOK_TOKEN as `Authorization: Bearer <token>`: Alertmanager's webhook",
+)
+
+
+async def get_incidents(request: Request) -> IncidentLog:
+    incidents: IncidentLog | None = request.app.state.incidents
+    if incidents is None:
+        raise PagerOff("The pager is off: set INCIDENTS_PATH")
+    return incidents
+
+
+async def require_alertmanager(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(WEBHOOK_TOKEN)],
+) -> None:
+    settings: Settings = request.app.state.settings
+    expected = settings.alert_webhook_token
+    if expected is None:
+        raise PagerOff("The pager's webhook is off: set ALERT_WEBHOOK_TOKEN")
+    if not _matches(credentials, expected):
+        await _refuse(request, "Alertmanager's bearer token (ALERT_WEBHOOK_TOKEN) is required")
+
+
+IncidentsDep = Annotated[IncidentLog, Depends(get_incidents)]
+PAGER_OFF: Responses = {
+    503: {"model": ErrorBody, "description": "The pager is off (INCIDENTS_PATH)"}
+}
+IncidentId = Annotated[str, Path(min_length=16, max_length=16, pattern=r"^[0-9a-f]+$")]
+incidents_router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+@incidents_router.get(
+    "",
+    response_model=IncidentList,
+    responses=PAGER_OFF,
+    summary="Incidents paged by Alertmanager, newest first",
+)
+async def list_incidents(incidents: IncidentsDep) -> IncidentList:
+    return incidents.listing()
+
+
+@incidents_router.post(
+    "/alertmanager",
+    response_model=list[Incident],
+    responses={**WRITE_ERRORS, **INVALID},
+    summary="Alertmanager's webhook: record what fired and what resolved",
+    dependencies=[Depends(require_alertmanager)],
+)
+async def alertmanager_webhook(message: WebhookMessage, incidents: IncidentsDep) -> list[Incident]:
+    return await incidents.receive(message)
+
+
+@incidents_router.post(
+    "/{incident}/acknowledge",
+    response_model=Incident,
+    responses={**WRITE_ERRORS, 404: {"model": ErrorBody, "description": "Unknown incident"}},
+    summary="Acknowledge an incident (someone is on it)",
+)
+async def acknowledge(incident: IncidentId, incidents: IncidentsDep, actor: AdminDep) -> Incident:
+    found = await incidents.acknowledge(incident, actor)
+    if found is None:
+        raise UnknownIncident(f"No incident {incident}")
+    return found
+
+
 class ChartsUnavailable(AppError):
     status_code = 503
     code = "charts_unavailable"
@@ -266,6 +358,10 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
         redis = create_redis(settings)
         app.state.control = FaultControl(FaultStore(redis))
+        app.state.incidents = None
+        if settings.incidents_path is not None:
+            app.state.incidents = IncidentLog(settings.incidents_path)
+            await asyncio.to_thread(app.state.incidents.load)
         # The control service keeps its own view in step too, so its /metrics show fault_active;
         # it only watches: no fault acts in this process.
         await FAULTS.start(
@@ -297,6 +393,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RedisError, _store_unavailable)
     app.add_exception_handler(OSError, _store_unavailable)
     app.include_router(api)
+    app.include_router(incidents_router)
     app.include_router(charts_router)
     app.include_router(pages)
     app.include_router(metrics_router)

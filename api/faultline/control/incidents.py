@@ -1,0 +1,226 @@
+"""The lab's pager: incidents from Alertmanager's webhook, kept in an append-only log file.
+
+An incident is one alert's firing episode (Alertmanager's fingerprint and its `startsAt`): when
+it fired, when the first notification about it arrived here (the page), when someone
+acknowledged it and when it resolved. Every change is one JSON line appended and flushed to disk
+before the webhook is answered, so what Alertmanager was told "received" survives a restart of
+the control service; the state is those lines replayed. A line that cannot be read is reported
+(`problems`) and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import structlog
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+from faultline.json_types import JsonInt
+
+log = structlog.get_logger(__name__)
+
+Labels = dict[str, str]
+
+
+def _text_only(value: object) -> datetime:
+    """Alertmanager sends RFC 3339 text (nanoseconds and all): a number is not taken for a Unix
+    time. Parsed here because the models are strict, which takes no text for a datetime."""
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 time as text")
+    return _LAX_TIME.validate_python(value)
+
+
+_LAX_TIME = TypeAdapter(datetime)
+
+
+Time = Annotated[datetime, BeforeValidator(_text_only)]
+
+
+class WebhookAlert(BaseModel):
+    """One alert in Alertmanager's webhook message (version 4)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    status: Literal["firing", "resolved"]
+    labels: Labels = Field(max_length=64)
+    annotations: Labels = Field(default_factory=dict, max_length=64)
+    startsAt: Time  # Alertmanager's own field names
+    endsAt: Time | None = None
+    generatorURL: str = Field(default="", max_length=2048)
+    fingerprint: str = Field(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")
+
+
+class WebhookMessage(BaseModel):
+    """Alertmanager's webhook body: the fields of version 4 as Alertmanager 0.25 to 0.34 send
+    them. Anything else is refused (422): an upgrade that changes the message shows here."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: Literal["4"]
+    groupKey: str = Field(max_length=4096)
+    truncatedAlerts: JsonInt = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = Field(min_length=1, max_length=128)
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Labels = Field(default_factory=dict)
+    externalURL: str = Field(default="", max_length=2048)
+    # Alertmanager 0.29+ adds these two.
+    routeLabels: Labels | None = None
+    notification_reason: str | None = Field(default=None, max_length=128)
+    alerts: list[WebhookAlert] = Field(min_length=1, max_length=100)
+
+
+class Incident(BaseModel):
+    id: str = Field(description="Stable id: the alert's fingerprint and when it started")
+    alertname: str
+    severity: str
+    receiver: str = Field(description="The Alertmanager route that notified: pager or tickets")
+    summary: str
+    description: str
+    labels: Labels
+    annotations: Labels
+    fired_at: float = Field(description="When the alert started firing (Prometheus)")
+    paged_at: float = Field(description="When the first notification arrived here")
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    resolved_at: float | None = None
+    status: Literal["firing", "resolved"]
+
+
+class IncidentList(BaseModel):
+    incidents: list[Incident] = Field(description="Newest first")
+    problems: list[str] = Field(
+        default_factory=list, description="Lines of the incident log that could not be read"
+    )
+
+
+def incident_id(alert: WebhookAlert) -> str:
+    started = alert.startsAt.timestamp()
+    return hashlib.sha256(f"{alert.fingerprint}@{started:.3f}".encode()).hexdigest()[:16]
+
+
+class IncidentLog:
+    """Incidents kept as JSON lines in `path` (appended, flushed and fsynced per change)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.incidents: dict[str, Incident] = {}
+        self.problems: list[str] = []
+        self._lock = asyncio.Lock()
+
+    def load(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as lines:
+            for number, line in enumerate(lines, start=1):
+                try:
+                    self._apply(orjson.loads(line))
+                except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError) as exc:
+                    problem = f"line {number}: {type(exc).__name__}"
+                    self.problems.append(problem)
+                    log.error("incident.log_line_invalid", line=number, error=type(exc).__name__)
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        if entry["kind"] == "incident":
+            incident = Incident.model_validate(entry["incident"])
+            self.incidents[incident.id] = incident
+        elif entry["kind"] == "acknowledged":
+            incident = self.incidents[entry["id"]]
+            incident.acknowledged_at = float(entry["at"])
+            incident.acknowledged_by = str(entry["by"])
+        else:
+            raise KeyError(entry["kind"])
+
+    async def _append(self, entries: list[dict[str, Any]]) -> None:
+        data = b"".join(orjson.dumps(e) + b"\n" for e in entries)
+
+        def write() -> None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        await asyncio.to_thread(write)
+
+    async def receive(self, message: WebhookMessage) -> list[Incident]:
+        """Record a webhook message: new incidents, and those that resolved. Returns what
+        changed."""
+        now = time.time()
+        async with self._lock:
+            changed = []
+            for alert in message.alerts:
+                key = incident_id(alert)
+                known = self.incidents.get(key)
+                resolved = alert.status == "resolved"
+                if known is not None and (known.resolved_at is not None or not resolved):
+                    continue  # a repeat notification: nothing new
+                incident = known or Incident(
+                    id=key,
+                    alertname=alert.labels.get("alertname", "?"),
+                    severity=alert.labels.get("severity", "none"),
+                    receiver=message.receiver,
+                    summary=alert.annotations.get("summary", ""),
+                    description=alert.annotations.get("description", ""),
+                    labels=alert.labels,
+                    annotations=alert.annotations,
+                    fired_at=alert.startsAt.timestamp(),
+                    paged_at=now,
+                    status="firing",
+                )
+                if resolved:
+                    incident = incident.model_copy(
+                        update={
+                            "status": "resolved",
+                            "resolved_at": alert.endsAt.timestamp() if alert.endsAt else now,
+                        }
+                    )
+                changed.append(incident)
+            if changed:
+                await self._append(
+                    [{"kind": "incident", "incident": i.model_dump(mode="json")} for i in changed]
+                )
+                for incident in changed:
+                    self.incidents[incident.id] = incident
+                    log.warning(
+                        "incident.paged" if incident.status == "firing" else "incident.resolved",
+                        incident=incident.id,
+                        alertname=incident.alertname,
+                        severity=incident.severity,
+                        receiver=incident.receiver,
+                    )
+            return changed
+
+    async def acknowledge(self, key: str, actor: str) -> Incident | None:
+        """Acknowledge an incident (the first acknowledgement counts); None if unknown."""
+        async with self._lock:
+            incident = self.incidents.get(key)
+            if incident is None:
+                return None
+            if incident.acknowledged_at is None:
+                now = time.time()
+                await self._append([{"kind": "acknowledged", "id": key, "at": now, "by": actor}])
+                incident.acknowledged_at, incident.acknowledged_by = now, actor
+                log.info("incident.acknowledged", incident=key, by=actor)
+            return incident
+
+    def listing(self) -> IncidentList:
+        newest = sorted(self.incidents.values(), key=lambda i: i.paged_at, reverse=True)
+        return IncidentList(incidents=newest, problems=list(self.problems))
