@@ -66,7 +66,7 @@ LOAD_HOST = $(or $(HOST),http://127.0.0.1:8000)
 HOST_PYTHON_NEEDED = install
 endif
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal docs doctor pull
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal pages timeline docs doctor pull
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:[^=]*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -182,6 +182,9 @@ faults: $(HOST_PYTHON_NEEDED) ## Table of every fault: on/off, time left, parame
 heal: $(HOST_PYTHON_NEEDED) ## Turn every fault off
 	@$(FAULTLINE) heal
 
+pages: $(HOST_PYTHON_NEEDED) ## The pager: what Alertmanager paged, times to detect/acknowledge/resolve (ARGS="--ack ID")
+	@$(FAULTLINE) pages $(ARGS)
+
 LOAD_SETTINGS = LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
 	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0
 load: $(HOST_PYTHON_NEEDED) ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HOST=...] [MAX_FAILURES=0.01]
@@ -204,6 +207,9 @@ scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (N
 
 reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facilitator's key
 	@$(LAB_PYTHON) -m scripts.scenario reveal
+
+timeline: $(HOST_PYTHON_NEEDED) ## The last drill's incident timeline and a postmortem skeleton
+	@$(LAB_PYTHON) -m scripts.timeline
 
 docs: install ## Re-render the generated sections of README.md and docs/ (fault table, bench tables)
 	$(BIN)/python -m dev.render_docs

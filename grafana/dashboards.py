@@ -537,6 +537,26 @@ def overview() -> Board:
         links=board_link("faultline-api", "API"),
         explore=[SLOW],
     )
+    b.row("Drills: how fast the pager was answered")
+    for measure, what, orange, red in (
+        ("detect", "from the fault switching on to the page", 60, 180),
+        ("acknowledge", "from the page to someone acknowledging it", 60, 300),
+        ("resolve", "from the page to the alert resolving", 300, 900),
+    ):
+        b.stat(
+            f"Time to {measure} (median)",
+            f"Median over the pages in this time range, {what} (the control service's pager). "
+            f"Orange from {orange} s, red from {red} s.",
+            (
+                "histogram_quantile(0.5, sum by (le) "
+                f"(increase(incident_time_to_{measure}_seconds_bucket[$__range])))",
+                f"time to {measure}",
+            ),
+            thresholds=steps((None, "green"), (orange, "orange"), (red, "red")),
+            unit="s",
+            width=8,
+            none="no page yet",
+        )
     b.row("Where to look next")
     b.timeseries(
         "Connection pool saturation",

@@ -34,11 +34,12 @@ import yaml
 
 from faultline.control.client import control_client
 from loadtest.shapes import ProfileParams, target
+from scripts.timeline import LAB_DIR, record_drill, write_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 CONTRACT_FILE = SCENARIOS / "signal-contract.yml"
-MYSTERY = Path(os.environ.get("FAULTLINE_LAB_DIR", ROOT / ".lab")) / "mystery-scenario"
+MYSTERY = LAB_DIR / "mystery-scenario"
 
 
 def load_scenarios() -> dict[str, dict[str, Any]]:
@@ -140,6 +141,15 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
     users_now = -1
     pending: list[tuple[str, float]] = []  # (contract row, real deadline)
     last_report = 0.0
+    # What the incident timeline is written from (scripts/timeline.py), with the lab's own reads.
+    drill: dict[str, Any] = {
+        "scenario": name,
+        "title": scenario["title"],
+        "hidden": hide_name,
+        "speed": speed,
+        "started_at": time.time(),
+        "events": [],
+    }
     try:
         while not interrupted:
             real = time.monotonic() - started
@@ -158,6 +168,15 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
                 for fault, fault_params in (step.get("faults") or {}).items():
                     ttl = int((duration - lab_time) / speed) + 60
                     lab.fault_on(fault, fault_params or {}, max(ttl, 1))
+                drill["events"].append(
+                    {
+                        "at": time.time(),
+                        "phase": step["phase"],
+                        "faults": {f: p or {} for f, p in (step.get("faults") or {}).items()},
+                        "heal": bool(step.get("heal")),
+                        "expect": list(step.get("expect") or []),
+                    }
+                )
                 left = (duration - lab_time) / speed
                 what = "" if hide_name else f" {step['phase']}"
                 print(
@@ -191,6 +210,12 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         print("healed: " + (", ".join(healed) if healed else "nothing was on"))
+        record_drill({**drill, "ended_at": time.time(), "interrupted": interrupted})
+    try:
+        written = write_timeline()
+        print(f"incident timeline and postmortem skeleton: {written} (`make timeline` redoes it)")
+    except httpx.HTTPError as exc:  # the drill itself went fine: say why, and how to retry
+        print(f"no timeline ({type(exc).__name__}): run `make timeline` once the lab answers")
     if interrupted:
         print("interrupted: every fault is off")
         return 130

@@ -86,7 +86,12 @@ def tempo_traces() -> bool:
 
 def grafana_datasources() -> bool:
     r = httpx.get(f"{GRAFANA}/api/datasources", timeout=5)
-    return {d["uid"] for d in r.json()} >= {"prometheus", "loki", "tempo"}
+    return {d["uid"] for d in r.json()} >= {"prometheus", "alertmanager", "loki", "tempo"}
+
+
+def alertmanager_connected() -> bool:
+    r = httpx.get(f"{PROMETHEUS}/api/v1/alertmanagers", timeout=5)
+    return bool(r.json()["data"]["activeAlertmanagers"])
 
 
 def grafana_dashboards() -> bool:
@@ -164,6 +169,7 @@ def main() -> int:
         "logs in Loki with trace ids": loki_logs_with_trace_ids,
         "traces in Tempo": tempo_traces,
         "Grafana datasources": grafana_datasources,
+        "Prometheus sends alerts to Alertmanager": alertmanager_connected,
         "Grafana dashboards": grafana_dashboards,
         "dashboards' Explore links run on Tempo and Loki": explore_links_run,
     }

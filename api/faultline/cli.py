@@ -70,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     fault_parser.add_argument("--ttl", type=int, help="seconds until it switches itself off")
     fault_parser.add_argument("--off", action="store_true")
     sub.add_parser("heal", help="turn every fault off")
+    pages_parser = sub.add_parser("pages", help="the pager: incidents Alertmanager paged")
+    pages_parser.add_argument("--ack", metavar="ID", help="acknowledge this incident first")
     args = parser.parse_args(argv)
 
-    if args.command in ("faults", "fault", "heal"):
+    if args.command in ("faults", "fault", "heal", "pages"):
         from faultline.control import client
 
         if args.command == "faults":
             return client.show_faults()
+        if args.command == "pages":
+            return client.show_pages(args.ack)
         if args.command == "heal":
             return client.heal()
         return client.set_fault(args.name, args.params, args.ttl, args.off)

@@ -34,7 +34,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # Grafana's variables, as a query runs with every replica and route selected at a 1m window.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$instance": ".+", "$route": ".+"}
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "1h",
+    "$instance": ".+",
+    "$route": ".+",
+}
 
 
 def with_variables(expr: str) -> str:

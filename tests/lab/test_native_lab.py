@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -44,6 +45,33 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
 OUTPUT = ROOT / "test-output"
 MEASURED: dict[str, dict[str, float | None]] = {}
+STEP = 5  # the lab's scrape interval: a signal is seen on the scrape after it moves
+ALERTMANAGER: dict[str, Any] = yaml.safe_load(
+    (ROOT / "alertmanager" / "alertmanager.yml").read_text()
+)
+SEVERITY = {
+    rule["alert"]: rule["labels"]["severity"]
+    for group in yaml.safe_load(
+        (ROOT / "prometheus" / "rules" / "faultline.rules.yml").read_text()
+    )["groups"]
+    for rule in group["rules"]
+    if "alert" in rule
+}
+
+
+def route_of(severity: str) -> tuple[str, float]:
+    """The Alertmanager receiver for a severity, and that route's group wait in seconds."""
+    tree = ALERTMANAGER["route"]
+    for route in tree["routes"]:
+        if f'severity="{severity}"' in route["matchers"]:
+            wait = route.get("group_wait", tree["group_wait"])
+            return route["receiver"], float(wait.removesuffix("s"))
+    raise KeyError(severity)
+
+
+def pages_since(since: float) -> list[dict[str, Any]]:
+    incidents = httpx.get(f"{CONTROL}/api/incidents", timeout=5).json()["incidents"]
+    return [i for i in incidents if i["paged_at"] >= since]
 
 
 def make(target: str, lab_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -300,6 +328,20 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
             elapsed = time.time() - switched_on
             waited = wait_for(firing, row["alert_within_s"] - elapsed, step=2)
             alert_after = None if waited is None else elapsed + waited
+            # Then it reaches the pager, through Alertmanager's route for its severity: within
+            # the row's time, that route's group wait and one rule evaluation.
+            receiver, group_wait = route_of(SEVERITY[row["alert"]])
+            allowed = row["alert_within_s"] + group_wait + 5
+            elapsed = time.time() - switched_on
+
+            def paged() -> bool:
+                return any(i["alertname"] == row["alert"] for i in pages_since(switched_on))
+
+            wait_for(paged, allowed - elapsed, step=1)
+            page = next(
+                (i for i in pages_since(switched_on) if i["alertname"] == row["alert"]), None
+            )
+            paged_after = None if page is None else page["paged_at"] - switched_on
     finally:
         assert httpx.delete(f"{CONTROL}/api/faults/{name}", headers=AUTH).status_code == 200
     switched_off = time.time()
@@ -311,9 +353,16 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
         f"{name}: not visible in time ({visible}); signal after switching on: {on_history}"
     )
     if row.get("alert"):
+        MEASURED[name]["paged_s"] = paged_after
         assert alert_after is not None, (
             f"{name}: {row['alert']} never fired within {row['alert_within_s']}s"
         )
+        assert page is not None and paged_after is not None and paged_after <= allowed, (
+            f"{name}: {row['alert']} did not reach the pager within {allowed}s: {page}"
+        )
+        assert page["receiver"] == receiver and name in page["faults"], page
+    # A fault on is a marker, never a page.
+    assert not any(i["alertname"] == "FaultActive" for i in pages_since(0))
     assert cleared is not None and cleared <= row["clear_within_s"], (
         f"{name}: did not clear in time ({cleared}); signal after switching off: {off_history}"
     )
@@ -373,6 +422,48 @@ def test_scenario_end_to_end_time_compressed(
     assert sorted(visible) == sorted(expected), output
     assert "phase 1/" in output and "healed:" in output
     assert all_healed()
+    check_timeline(lab_dir, name, float(speed), output)
+
+
+def check_timeline(lab_dir: Path, name: str, speed: float, output: str) -> None:
+    """The timeline the run wrote, against what the scenario did: each fault switched on when its
+    step came (lab time / speed), each expected signal crossing after its fault, the key's alert
+    paged after the fault when it pages, the drill's end, and the postmortem's sections (a copy
+    in test-output/timelines/)."""
+    assert "incident timeline and postmortem skeleton:" in output, output
+    text = (lab_dir / "timeline.md").read_text()
+    (OUTPUT / "timelines").mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "timelines" / f"{name}.md").write_text(text)  # to read after the run
+    # The console shows the same timeline.
+    assert httpx.get(f"{CONTROL}/api/drills/last/timeline").json()["markdown"] == text
+    rows = [
+        line.split(" | ") for line in text.splitlines() if re.match(r"\| \d\d:\d\d:\d\d \|", line)
+    ]
+    happened = [(seconds(since), what.rstrip(" |")) for _, since, what in rows]
+    assert [at for at, _ in happened] == sorted(at for at, _ in happened), text
+    definition = yaml.safe_load((ROOT / "scenarios" / f"{name}.yml").read_text())
+    for step in definition["timeline"]:
+        for fault in step.get("faults") or {}:
+            (at,) = [at for at, what in happened if what.startswith(f"fault {fault} switched on")]
+            assert abs(at - step["at_s"] / speed) <= 3, (fault, at, text)
+            for row in step.get("expect") or []:
+                crossed = [t for t, what in happened if what.startswith(f"signal {row} crossed")]
+                assert crossed and crossed[0] >= at - STEP, (row, text)
+    alert = definition["key"]["alert"]
+    if SEVERITY[alert] == "page":
+        first_fault = min(at for at, what in happened if "switched on (" in what)
+        paged = [at for at, what in happened if what == f"paged: {alert}"]
+        assert paged and paged[0] >= first_fault, text
+        assert f"- First page: {alert} (page)" in text
+    assert happened[-1][1].startswith("drill ended") or "resolved" in happened[-1][1], text
+    for section in ("## Impact", "## Detection", "## Response", "## Root cause", "## Action items"):
+        assert section in text
+    assert "Requests failed (5xx):" in text and "Error budget burned:" in text
+
+
+def seconds(clock: str) -> float:
+    minutes, rest = clock.strip().split(":")
+    return int(minutes) * 60 + int(rest)
 
 
 def test_an_interrupted_scenario_heals_everything(lab_dir: Path) -> None:

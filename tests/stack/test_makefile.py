@@ -26,6 +26,8 @@ WORKSHOP_TARGETS = {
     "fault": "NAME=latency ARGS=delay_ms=300",
     "faults": "",
     "heal": "",
+    "pages": "",
+    "timeline": "",
     "scenarios": "",
     "scenario": "NAME=checkout-hangs",
     "reveal": "",
@@ -100,7 +102,8 @@ def test_with_docker_every_workshop_target_needs_no_host_python(
     docker = install_docker_standin(tmp_path / "standin")
     commands = dry_run(lab_copy, target, WORKSHOP_TARGETS[target], docker)
     assert not re.search(r"\.venv|python3|\bpip\b|/bin/python", commands), commands
-    if target in {"fault", "faults", "heal", "scenarios", "scenario", "reveal", "verify"}:
+    tools = {"fault", "faults", "heal", "pages", "timeline", "scenarios", "scenario", "reveal"}
+    if target in tools | {"verify"}:
         assert "run --rm --no-deps tools" in commands, commands
     if target == "load":
         assert "run --rm --no-deps" in commands and " loadgen " in commands

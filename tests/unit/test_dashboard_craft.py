@@ -60,8 +60,10 @@ def test_every_panel_follows_the_craft_rules(where: str, panel: dict[str, Any]) 
         assert legend.strip(), f"{where}: a series without a legend: {expr}"
         assert legend != expr
         if "rate(" in expr or "increase(" in expr:
-            windows = re.findall(r"\[([^\]]+)\]", expr)
-            assert windows and set(windows) == {"$__rate_interval"}, f"{where}: {windows}"
+            windows = set(re.findall(r"\[([^\]]+)\]", expr))
+            # A verdict over the whole time range (the drills' medians) may use $__range.
+            allowed = [{"$__rate_interval"}] + ([{"$__range"}] if kind == "stat" else [])
+            assert windows in allowed, f"{where}: {windows}"
     if kind == "heatmap":
         (target,) = panel["targets"]
         assert target["format"] == "heatmap" and target["exemplar"], where

@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path as FilePath
 from typing import Annotated, Any, NoReturn
 
 import httpx
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from redis.exceptions import RedisError
 
 from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.charts import chart_data
-from faultline.control.incidents import Incident, IncidentList, IncidentLog, WebhookMessage
+from faultline.control.incidents import (
+    Incident,
+    IncidentList,
+    IncidentLog,
+    WebhookMessage,
+    runbook_url,
+)
 from faultline.control.rate_limit import FailedAuthLimiter
 from faultline.control.schemas import FaultChange, FaultList, FaultView, Healed, change_model_for
 from faultline.control.service import FaultControl, spec_of
@@ -263,8 +272,9 @@ incidents_router = APIRouter(prefix="/api/incidents", tags=["incidents"])
     responses=PAGER_OFF,
     summary="Incidents paged by Alertmanager, newest first",
 )
-async def list_incidents(incidents: IncidentsDep) -> IncidentList:
-    return incidents.listing()
+async def list_incidents(request: Request, incidents: IncidentsDep) -> IncidentList:
+    settings: Settings = request.app.state.settings
+    return incidents.listing(settings.grafana_url)
 
 
 @incidents_router.post(
@@ -274,8 +284,16 @@ async def list_incidents(incidents: IncidentsDep) -> IncidentList:
     summary="Alertmanager's webhook: record what fired and what resolved",
     dependencies=[Depends(require_alertmanager)],
 )
-async def alertmanager_webhook(message: WebhookMessage, incidents: IncidentsDep) -> list[Incident]:
-    return await incidents.receive(message)
+async def alertmanager_webhook(
+    message: WebhookMessage, incidents: IncidentsDep, control: ControlDep
+) -> list[Incident]:
+    # A new incident names the faults on now: its time to detect starts at the first of them.
+    # (Fault store unreachable: the incident is still recorded, with no fault named.)
+    try:
+        faults_on = await control.faults_on()
+    except (RedisError, OSError):
+        faults_on = {}
+    return await incidents.receive(message, faults_on)
 
 
 @incidents_router.post(
@@ -284,11 +302,66 @@ async def alertmanager_webhook(message: WebhookMessage, incidents: IncidentsDep)
     responses={**WRITE_ERRORS, 404: {"model": ErrorBody, "description": "Unknown incident"}},
     summary="Acknowledge an incident (someone is on it)",
 )
-async def acknowledge(incident: IncidentId, incidents: IncidentsDep, actor: AdminDep) -> Incident:
+async def acknowledge(
+    request: Request, incident: IncidentId, incidents: IncidentsDep, actor: AdminDep
+) -> Incident:
     found = await incidents.acknowledge(incident, actor)
     if found is None:
         raise UnknownIncident(f"No incident {incident}")
-    return found
+    settings: Settings = request.app.state.settings
+    return found.model_copy(update={"runbook_url": runbook_url(found, settings.grafana_url)})
+
+
+class TimelineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    markdown: str = Field(min_length=1, max_length=12_000, description="The drill's timeline")
+
+
+class TimelineOut(TimelineIn):
+    written_at: float
+
+
+class NoTimeline(AppError):
+    status_code = 404
+    code = "no_timeline"
+
+
+drills = APIRouter(prefix="/api/drills", tags=["drills"])
+
+
+def _timeline_file(incidents: IncidentLog) -> FilePath:
+    return incidents.path.with_name("last-timeline.json")
+
+
+@drills.put(
+    "/last/timeline",
+    response_model=TimelineOut,
+    responses={**WRITE_ERRORS, **INVALID},
+    summary="Keep the last drill's timeline (the scenario runner sends it), for the console",
+)
+async def keep_timeline(body: TimelineIn, incidents: IncidentsDep, actor: AdminDep) -> TimelineOut:
+    kept = TimelineOut(markdown=body.markdown, written_at=time.time())
+    await asyncio.to_thread(_timeline_file(incidents).write_text, kept.model_dump_json())
+    return kept
+
+
+@drills.get(
+    "/last/timeline",
+    response_model=TimelineOut,
+    responses={**PAGER_OFF, 404: {"model": ErrorBody, "description": "No drill yet"}},
+    summary="The last drill's timeline and postmortem skeleton (Markdown)",
+)
+async def last_timeline(incidents: IncidentsDep) -> TimelineOut:
+    try:
+        text = await asyncio.to_thread(_timeline_file(incidents).read_text)
+    except FileNotFoundError as exc:
+        raise NoTimeline("No drill timeline yet: `make scenario` writes one") from exc
+    try:
+        return TimelineOut.model_validate_json(text)
+    except ValidationError as exc:
+        structlog.get_logger(__name__).error("drill.timeline_unreadable")
+        raise NoTimeline("The last timeline could not be read: `make timeline` writes it") from exc
 
 
 class ChartsUnavailable(AppError):
@@ -394,6 +467,7 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OSError, _store_unavailable)
     app.include_router(api)
     app.include_router(incidents_router)
+    app.include_router(drills)
     app.include_router(charts_router)
     app.include_router(pages)
     app.include_router(metrics_router)

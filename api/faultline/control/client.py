@@ -4,6 +4,7 @@
     faultline fault NAME [k=v ...] [--ttl S] turn a fault on (values are JSON where they parse)
     faultline fault NAME --off               turn it off
     faultline heal                           turn everything off
+    faultline pages [--ack ID]               the pager: what Alertmanager paged (or acknowledge)
 
 FAULTLINE_CONTROL_URL (default http://127.0.0.1:8080) and FAULTLINE_ADMIN_TOKEN are read from the
 environment.
@@ -98,4 +99,44 @@ def heal() -> int:
         return _fail(response)
     healed = response.json()["healed"]
     print("healed: " + (", ".join(healed) if healed else "nothing was on"))
+    return 0
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+def show_pages(acknowledge: str | None = None) -> int:
+    """The pager from a shell: each incident, newest first, as the console shows it."""
+    with control_client() as http:
+        if acknowledge:
+            response = http.post(f"/api/incidents/{acknowledge}/acknowledge")
+            if response.status_code != 200:
+                return _fail(response)
+        response = http.get("/api/incidents")
+    if response.status_code != 200:
+        return _fail(response)
+    incidents = response.json()["incidents"]
+    if not incidents:
+        print("no pages yet")
+    for incident in incidents:
+        state = "FIRING" if incident["status"] == "firing" else "resolved"
+        acked = "acknowledged" if incident["acknowledged_at"] else "NOT ACKNOWLEDGED"
+        what = f"{state:<8} {incident['severity']:<6} {incident['alertname']}"
+        print(f"{incident['id']}  {what}  ({acked})")
+        print(f"    {incident['summary']}")
+        if incident["faults"]:
+            print(f"    faults on: {', '.join(incident['faults'])}")
+        print(
+            f"    time to detect {_duration(incident['time_to_detect'])}, to acknowledge "
+            f"{_duration(incident['time_to_acknowledge'])}, to resolve "
+            f"{_duration(incident['time_to_resolve'])}"
+        )
+        if incident["runbook_url"]:
+            print(f"    where to look: {incident['runbook_url']}")
+    for problem in response.json().get("problems", []):
+        print(f"unreadable incident log {problem}")
     return 0

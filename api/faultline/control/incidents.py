@@ -27,9 +27,15 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    computed_field,
 )
 
 from faultline.json_types import JsonInt
+from faultline.telemetry.metrics import (
+    INCIDENT_TIME_TO_ACKNOWLEDGE,
+    INCIDENT_TIME_TO_DETECT,
+    INCIDENT_TIME_TO_RESOLVE,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +106,48 @@ class Incident(BaseModel):
     acknowledged_by: str | None = None
     resolved_at: float | None = None
     status: Literal["firing", "resolved"]
+    faults: list[str] = Field(
+        default_factory=list, description="The faults that were on when it paged"
+    )
+    fault_started_at: float | None = Field(
+        default=None, description="When the first of those faults switched on"
+    )
+    runbook_url: str | None = Field(
+        default=None, description="Where its signal is: the Grafana board, or the console chart"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_to_detect(self) -> float | None:
+        """Seconds from the fault switching on to the page."""
+        return _between(self.fault_started_at, self.paged_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_to_acknowledge(self) -> float | None:
+        """Seconds from the page to its acknowledgement."""
+        return _between(self.paged_at, self.acknowledged_at)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def time_to_resolve(self) -> float | None:
+        """Seconds from the page to the alert resolving."""
+        return _between(self.paged_at, self.resolved_at)
+
+
+def _between(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(max(0.0, end - start), 1)
+
+
+def runbook_url(incident: Incident, grafana_url: str | None) -> str | None:
+    """The board its `dashboard` annotation names, in Grafana (compose), from a little before
+    it fired; without Grafana (the native lab), its `console_chart` on the console."""
+    dashboard = incident.annotations.get("dashboard")
+    if grafana_url and dashboard:
+        since = int((incident.fired_at - 900) * 1000)
+        return f"{grafana_url.rstrip('/')}{dashboard}?from={since}&to=now"
+    chart = incident.annotations.get("console_chart")
+    return f"/#chart-{chart}" if chart else None
 
 
 class IncidentList(BaseModel):
@@ -160,10 +208,14 @@ class IncidentLog:
 
         await asyncio.to_thread(write)
 
-    async def receive(self, message: WebhookMessage) -> list[Incident]:
-        """Record a webhook message: new incidents, and those that resolved. Returns what
+    async def receive(
+        self, message: WebhookMessage, faults_on: dict[str, float] | None = None
+    ) -> list[Incident]:
+        """Record a webhook message: new incidents, and those that resolved. `faults_on`: the
+        faults on now, with when each switched on (a new incident names them). Returns what
         changed."""
         now = time.time()
+        faults_on = faults_on or {}
         async with self._lock:
             changed = []
             for alert in message.alerts:
@@ -184,6 +236,8 @@ class IncidentLog:
                     fired_at=alert.startsAt.timestamp(),
                     paged_at=now,
                     status="firing",
+                    faults=sorted(faults_on),
+                    fault_started_at=min(faults_on.values(), default=None),
                 )
                 if resolved:
                     incident = incident.model_copy(
@@ -199,6 +253,7 @@ class IncidentLog:
                 )
                 for incident in changed:
                     self.incidents[incident.id] = incident
+                    _observe(incident, "resolved" if incident.status == "resolved" else "paged")
                     log.warning(
                         "incident.paged" if incident.status == "firing" else "incident.resolved",
                         incident=incident.id,
@@ -218,9 +273,26 @@ class IncidentLog:
                 now = time.time()
                 await self._append([{"kind": "acknowledged", "id": key, "at": now, "by": actor}])
                 incident.acknowledged_at, incident.acknowledged_by = now, actor
+                _observe(incident, "acknowledged")
                 log.info("incident.acknowledged", incident=key, by=actor)
             return incident
 
-    def listing(self) -> IncidentList:
+    def listing(self, grafana_url: str | None = None) -> IncidentList:
         newest = sorted(self.incidents.values(), key=lambda i: i.paged_at, reverse=True)
-        return IncidentList(incidents=newest, problems=list(self.problems))
+        return IncidentList(
+            incidents=[
+                i.model_copy(update={"runbook_url": runbook_url(i, grafana_url)}) for i in newest
+            ],
+            problems=list(self.problems),
+        )
+
+
+def _observe(incident: Incident, event: Literal["paged", "acknowledged", "resolved"]) -> None:
+    """The response time this event completes, as a metric (live events only, not replays)."""
+    histogram, seconds = {
+        "paged": (INCIDENT_TIME_TO_DETECT, incident.time_to_detect),
+        "acknowledged": (INCIDENT_TIME_TO_ACKNOWLEDGE, incident.time_to_acknowledge),
+        "resolved": (INCIDENT_TIME_TO_RESOLVE, incident.time_to_resolve),
+    }[event]
+    if seconds is not None:
+        histogram.labels(incident.severity).observe(seconds)

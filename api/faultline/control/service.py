@@ -66,6 +66,10 @@ class FaultControl:
             ],
         )
 
+    async def faults_on(self) -> dict[str, float]:
+        """The faults on now, with when each switched on."""
+        return {name: fault.enabled_at for name, fault in (await self._store.read_all()).items()}
+
     async def enable(self, name: str, change: FaultChange, actor: str) -> FaultView:
         spec = spec_of(name)
         params = validate_params(spec, change.params)
