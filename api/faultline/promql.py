@@ -92,6 +92,13 @@ CHARTS: tuple[Chart, ...] = (
         ),
         "faultline-cache",
     ),
+    Chart(
+        "memory",
+        "Resident memory, largest replica (MiB)",
+        "count",
+        (("MiB", 'max(process_resident_memory_bytes{job="api"}) / 1048576'),),
+        "faultline-runtime",
+    ),
 )
 
 FAULT_MARKS = "max by (fault) (fault_active)"

@@ -270,7 +270,7 @@ def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
         wait_for(lambda: (query("sum(rate(http_requests_total[1m]))") or 0) > 0, 60)
         browser.get(CONTROL)
         WebDriverWait(browser, 30).until(
-            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#charts .chart polyline.series")) >= 6
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "#charts .chart polyline.series")) >= 7
         )
         charts = browser.find_elements(By.CSS_SELECTOR, "#charts .chart")
         assert {c.get_attribute("data-chart") for c in charts} == {
@@ -280,6 +280,7 @@ def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
             "pool",
             "loop",
             "cache",
+            "memory",
         }
         for chart in charts:
             assert chart.find_elements(By.CSS_SELECTOR, "polyline.series"), chart.get_attribute(
