@@ -84,7 +84,8 @@ def alert_entries(sources: Sources, start: float, end: float) -> list[Entry]:
         span_start = previous = times[0]
         for t in [*times[1:], None]:
             if t is None or t - previous > 1.5 * STEP_S:
-                entries.append(Entry(span_start, f"alert {name} ({severity}) firing"))
+                before = " (already firing when the drill started)" if span_start <= start else ""
+                entries.append(Entry(span_start, f"alert {name} ({severity}) firing{before}"))
                 if previous < end + AFTER_S - STEP_S:
                     entries.append(Entry(previous + STEP_S, f"alert {name} resolved"))
                 if t is not None:
