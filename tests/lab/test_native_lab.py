@@ -67,8 +67,14 @@ def route_of(severity: str) -> tuple[str, float]:
     for route in tree["routes"]:
         if f'severity="{severity}"' in route["matchers"]:
             waits = (route.get(key, tree[key]) for key in ("group_wait", "group_interval"))
-            return route["receiver"], max(float(w.removesuffix("s")) for w in waits)
+            return route["receiver"], max(duration_s(wait) for wait in waits)
     raise KeyError(severity)
+
+
+def duration_s(duration: str) -> float:
+    """An Alertmanager duration of one unit ("15s", "1m", "4h"), in seconds."""
+    number, unit = re.fullmatch(r"(\d+)([smh])", duration).groups()  # type: ignore[union-attr]
+    return float(number) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 def pages_since(since: float) -> list[dict[str, Any]]:
