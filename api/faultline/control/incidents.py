@@ -170,16 +170,6 @@ class IncidentLog:
         self.incidents: dict[str, Incident] = {}
         self.problems: list[str] = []
         self._lock = asyncio.Lock()
-        # Each response-time series present at zero from the start (here, not where the metrics
-        # are defined, so API replicas do not export them): a series born at 1 would hide its
-        # first observation from increase().
-        for histogram in (
-            INCIDENT_TIME_TO_DETECT,
-            INCIDENT_TIME_TO_ACKNOWLEDGE,
-            INCIDENT_TIME_TO_RESOLVE,
-        ):
-            for severity in ("page", "ticket"):
-                histogram.labels(severity)
 
     def load(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -135,7 +135,8 @@ FAULT_CHANGES = Counter(
 
 # The pager's response times across drills (the control service): from the fault switching on
 # to the page, from the page to its acknowledgement, from the page to the alert resolving. By
-# severity only; the pager (faultline.control.incidents) starts each at zero.
+# severity only, each present at zero from the start: a series born at 1 would hide its first
+# observation from increase().
 _RESPONSE_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 INCIDENT_TIME_TO_DETECT = Histogram(
     "incident_time_to_detect_seconds",
@@ -155,3 +156,6 @@ INCIDENT_TIME_TO_RESOLVE = Histogram(
     ["severity"],
     buckets=_RESPONSE_BUCKETS,
 )
+for _histogram in (INCIDENT_TIME_TO_DETECT, INCIDENT_TIME_TO_ACKNOWLEDGE, INCIDENT_TIME_TO_RESOLVE):
+    for _severity in ("page", "ticket"):
+        _histogram.labels(_severity)
