@@ -13,7 +13,11 @@ SERVICE ?=
 REPLICAS ?= 1
 # Prometheus scrapes replicas by name, faultline-api-1 to -5 (prometheus/prometheus.yml): no more.
 MAX_REPLICAS := 5
+# The native lab is told REPLICAS only when you give it (else a running lab keeps its count).
+REPLICAS_GIVEN = $(if $(filter command line environment,$(origin REPLICAS)),REPLICAS=$(REPLICAS))
 NAME    ?=
+# make scenario MODE=self: a drill for a learner alone (hints, a scored diagnosis).
+MODE    ?=
 ARGS    ?=
 # make load: a headless Locust run (in the loadgen image with Docker; from this host otherwise).
 PROFILE ?= steady
@@ -66,7 +70,7 @@ LOAD_HOST = $(or $(HOST),http://127.0.0.1:8000)
 HOST_PYTHON_NEEDED = install
 endif
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal pages timeline docs doctor pull
+.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal pages hint diagnose drills timeline docs doctor pull
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:[^=]*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -126,12 +130,12 @@ doctor: ## Before a workshop: will `make up` work here? One line per problem, wi
 	@scripts/doctor.sh
 
 up: ## Start the stack (REPLICAS=3 for three API replicas); without Docker, the native lab
+	@case "$(REPLICAS)" in [1-9]) [ "$(REPLICAS)" -le $(MAX_REPLICAS) ] ;; *) false ;; esac || \
+	  { echo "REPLICAS=$(REPLICAS): choose 1 to $(MAX_REPLICAS) API replicas." >&2; exit 2; }
 ifneq ($(DOCKER_ENGINE),yes)
 	@echo "No Docker engine answers here: starting the native lab instead (make lab; make doctor says why)."
 	@$(MAKE) --no-print-directory lab
 else
-	@case "$(REPLICAS)" in [1-9]) [ "$(REPLICAS)" -le $(MAX_REPLICAS) ] ;; *) false ;; esac || \
-	  { echo "REPLICAS=$(REPLICAS): choose 1 to $(MAX_REPLICAS) API replicas." >&2; exit 2; }
 	@scripts/check-exposure.sh
 	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
 	@$(LOAD_ENV) scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
@@ -146,9 +150,9 @@ pull: ## Before going offline: pull every pinned image and build ours (then make
 	@$(LOAD_ENV) docker pull --quiet "$$PYTHON_IMAGE" && docker pull --quiet "$$LOCUST_IMAGE"
 	$(COMPOSE) build
 
-lab: install ## The native lab: the lab as local processes, same ports (no Docker needed)
+lab: install ## The native lab: the lab as local processes, same ports (no Docker needed; REPLICAS=3)
 	@scripts/ensure-tools.sh
-	@$(BIN)/python scripts/lab.py up
+	@$(REPLICAS_GIVEN) $(BIN)/python scripts/lab.py up
 
 down: ## Stop the stack or the native lab (data is kept; `make clean` removes it)
 ifeq ($(NATIVE_RUNNING),yes)
@@ -201,9 +205,18 @@ verify: $(HOST_PYTHON_NEEDED) ## On a running stack: is every promised signal in
 scenarios: $(HOST_PYTHON_NEEDED) ## The workshop scenarios, one line each
 	@$(LAB_PYTHON) -m scripts.scenario list
 
-scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one)
-	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenario|mystery> (make scenarios lists them)"; exit 2; }
-	@$(LAB_PYTHON) -m scripts.scenario run $(NAME) $(ARGS)
+scenario: $(HOST_PYTHON_NEEDED) ## Run one: make scenario NAME=checkout-hangs (NAME=mystery: a random one; MODE=self: alone, scored)
+	@test -n "$(NAME)" || { echo "usage: make scenario NAME=<scenario|mystery> [MODE=self] (make scenarios lists them)"; exit 2; }
+	@$(LAB_PYTHON) -m scripts.scenario run $(NAME) $(if $(MODE),--mode $(MODE)) $(ARGS)
+
+hint: $(HOST_PYTHON_NEEDED) ## A self-paced drill (MODE=self): unlock the next hint
+	@$(FAULTLINE) hint
+
+diagnose: $(HOST_PYTHON_NEEDED) ## A self-paced drill: the causes to choose from; ARGS="B what you saw" submits (once)
+	@$(FAULTLINE) diagnose $(ARGS)
+
+drills: $(HOST_PYTHON_NEEDED) ## Self-paced drills: every score (right or not, time, hints) and progress
+	@$(FAULTLINE) drills
 
 reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facilitator's key
 	@$(LAB_PYTHON) -m scripts.scenario reveal

@@ -33,6 +33,7 @@ from bench.pool import (
 )
 from bench.telemetry_cost import CONTROL, GOALS, RECORDED_RUNS, Run, load_runs
 from faultline.faults.catalogue import CATALOGUE
+from faultline.faults.params import FaultParams
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -40,15 +41,18 @@ DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def fault_table() -> str:
+    """Each fault's own parameters (`replica`, which every fault has, is said once, below it)."""
     rows = ["| Fault | What it really does | Parameters (default) | Watch |", "|---|---|---|---|"]
     for spec in CATALOGUE.values():
-        defaults = spec.params().model_dump()
+        defaults = spec.params().model_dump(exclude={"replica"})
         params = ", ".join(
             f"`{name}`={value!r}" if name != "routes" else "`routes` (all)"
             for name, value in defaults.items()
         )
         signals = ", ".join(f"`{s}`" for s in spec.signals)
         rows.append(f"| `{spec.name}` | {spec.description} | {params or '-'} | {signals} |")
+    replica = FaultParams.model_fields["replica"].description
+    rows += ["", f"Every fault also takes `replica`: {replica[0].lower()}{replica[1:]}."]
     return "\n".join(rows)
 
 

@@ -92,10 +92,11 @@ FAULT_ANNOTATION = {
     "datasource": PROM,
     "enable": True,
     "iconColor": "red",
-    "expr": "max by (fault) (fault_active) > 0",
+    # Where it acts too: replica="api-2" for a fault on one replica, "all" for every replica.
+    "expr": "max by (fault, replica) (fault_scope) > 0",
     "step": "5s",
-    "titleFormat": "Fault: {{fault}}",
-    "tagKeys": "fault",
+    "titleFormat": "Fault: {{fault}} (replica: {{replica}})",
+    "tagKeys": "fault,replica",
 }
 ALERT_ANNOTATION = {
     "name": "Alerts firing",
@@ -138,10 +139,14 @@ def traces(title: str, *conditions: str) -> dict[str, Any]:
     }
 
 
-def logs(title: str, pipeline: str) -> dict[str, Any]:
+def logs(title: str, pipeline: str, *, replica: bool = False) -> dict[str, Any]:
     """A data link to the API's log records (Loki) through a LogQL pipeline: an event's name is
-    the record's body; its fields are structured metadata."""
-    query = f'{{service_name="faultline-api"}} {pipeline}'
+    the record's body; its fields are structured metadata. `replica`: only the clicked series'
+    replica's records (Loki indexes the resource's service.instance.id)."""
+    stream = 'service_name="faultline-api"'
+    if replica:
+        stream += ', service_instance_id="${__field.labels.instance}"'
+    query = f"{{{stream}}} {pipeline}"
     return {"title": title, "url": explore(LOKI, {"expr": query, "queryType": "range"})}
 
 
@@ -167,6 +172,27 @@ FAILED_ROUTE = [
 SLOW_ROUTE = traces(
     "Slow requests of ${__field.labels.method} ${__field.labels.handler} (over 250 ms)",
     *ROUTE,
+    "duration > 250ms",
+)
+# On a per-replica series, `instance` (api-2) is the replica's service.instance.id.
+ON_REPLICA = 'resource.service.instance.id = "${__field.labels.instance}"'
+REPLICA_FAILED = [
+    traces(
+        "Failed requests on ${__field.labels.instance} (traces)",
+        ON_REPLICA,
+        "kind = server",
+        "span.http.response.status_code >= 500",
+    ),
+    logs(
+        "Failed requests on ${__field.labels.instance} (logs)",
+        '|= "request" | status >= 500',
+        replica=True,
+    ),
+]
+REPLICA_SLOW = traces(
+    "Requests over 250 ms on ${__field.labels.instance} (traces)",
+    ON_REPLICA,
+    "kind = server",
     "duration > 250ms",
 )
 FAILED = [
@@ -462,9 +488,10 @@ def overview() -> Board:
     )
     b.stat(
         "Active faults",
-        "Which faults are switched on right now (from every replica and the control service). "
-        "Each also shows as a red region on every graph; the console says with which parameters.",
-        ("max by (fault) (fault_active) == 1", "{{fault}}"),
+        "Which faults are switched on right now, and where they act: one replica (api-2) or all "
+        "(from every replica and the control service). Each also shows as a red region on every "
+        "graph; the console says with which parameters.",
+        ("max by (fault, replica) (fault_scope) == 1", "{{fault}} ({{replica}})"),
         thresholds=steps((None, "red")),
         names=True,
         none="none",
@@ -683,6 +710,34 @@ def api() -> Board:
         "trace).",
         f"sum by (le) (increase(http_request_duration_seconds_bucket{{{ROUTES}}}[{RATE}]))",
     )
+    b.row("Per replica: what an average hides")
+    b.timeseries(
+        "Error ratio per replica",
+        "Share of each replica's shop requests that failed with 5xx. One bad replica of three "
+        "triples its own ratio in this view and shows a third of it in the averages above. The "
+        "line is the availability SLO's whole budget (1%).",
+        (
+            promql.ratio(
+                f'rate(http_requests_total{{{ROUTES}, status="5xx"}}[{RATE}])',
+                f"rate(http_requests_total{{{ROUTES}}}[{RATE}])",
+                "instance",
+            ),
+            "{{instance}}",
+        ),
+        unit="percentunit",
+        ratio=True,
+        lines=(0.01,),
+        explore=REPLICA_FAILED,
+    )
+    b.timeseries(
+        "p99 per replica",
+        "Server-side p99 of each replica. One slow replica pulls the overall p99 up only as "
+        "far as its share of the traffic allows. The line is the latency SLO (250 ms).",
+        (p99("http_request_duration_seconds", ROUTES, "instance"), "{{instance}}"),
+        unit="s",
+        lines=(LATENCY_SLO_S,),
+        explore=[REPLICA_SLOW],
+    )
     b.row("Detail", collapsed=True)
     b.timeseries(
         "Status codes",
@@ -753,6 +808,21 @@ def database() -> Board:
         explore=POOL_TIMEOUTS,
     )
     b.row("The pool, from the API")
+    b.timeseries(
+        "Pool in use per replica",
+        "Share of each replica's pool held by requests. Each replica has its own pool: one "
+        "replica pinned at 100% while the others idle is a problem of that replica (a leak, a "
+        "stuck request), not of the database.",
+        (
+            f'sum by (instance) (db_client_connection_count{{{API}, db_client_connection_state="used"}}) '
+            f"/ sum by (instance) (db_client_connection_max{{{API}}})",
+            "{{instance}}",
+        ),
+        unit="percentunit",
+        ratio=True,
+        lines=(0.9,),
+        explore=[POOL_WAITS],
+    )
     b.timeseries(
         "Pool connections",
         "Connections held by requests (used), idle in the pool, and the maximum. Bad: used "

@@ -1,6 +1,7 @@
 """The native lab: the Faultline lab as local processes, for machines with no Docker engine.
 
     python scripts/lab.py up       start what is not running yet, wait until ready, print URLs
+                                   (REPLICAS=3: three API replicas behind the proxy)
     python scripts/lab.py down     stop exactly what `up` started
     python scripts/lab.py status   each component: running, stopped or crashed
 
@@ -8,7 +9,10 @@
 benchmarks use too (postgres, redis, prometheus, api).
 
 Same binaries as the tests (Debian's PostgreSQL, Redis, Prometheus and exporters; the project's
-virtualenv for the API, control service and Locust), same published ports as compose.yaml.
+virtualenv for the API, control service and Locust), same published ports as compose.yaml. As in
+compose, the shop's port is a reverse proxy (Debian's nginx with the stack's proxy/nginx.conf,
+labkit.proxy) in front of REPLICAS API processes (1 to 5), api-1 to api-N, each on its own port,
+each scraped as its own target and named so.
 Prometheus runs the project's own prometheus.yml and rules, with the targets rewritten for local
 ports. All state (data, logs, pid files) lives in one ignored directory: .lab/ (FAULTLINE_LAB_DIR).
 FAULTLINE_LAB_PORT_OFFSET shifts every port (tests use it to run beside a real lab).
@@ -48,7 +52,9 @@ from labkit.api import faultline_command, serve_command
 from labkit.net import ServerUnavailable, http_ok, port_bindable, port_open
 from labkit.postgres import Cluster
 from labkit.processes import alive, start_time
-from labkit.prometheus import project_config, prometheus_command
+from labkit.prometheus import dns_names, project_config, prometheus_command
+from labkit.proxy import nginx_command
+from labkit.proxy import project_config as proxy_config
 from labkit.redis import redis_command, write_config
 from labkit.settings import lab_settings
 
@@ -74,6 +80,10 @@ BASE_PORTS = {
     "postgres-exporter": 9187,
     "redis-exporter": 9121,
 }
+# As many API replicas as Prometheus has names for (faultline-api-1 to -N, as in compose), each
+# on its own port, behind the proxy (which has the API's port, as in compose).
+MAX_REPLICAS = len(dns_names("api"))
+BASE_PORTS.update({f"api-{number}": 18000 + number for number in range(1, MAX_REPLICAS + 1)})
 
 
 def ports(offset: int) -> dict[str, int]:
@@ -94,6 +104,7 @@ LOAD_USERS = SETTINGS["LOADGEN_USERS"]
 BIN = Path(sys.executable).parent
 DB = "faultline"
 SECRETS_FILE = LAB / "secrets.env"
+REPLICAS_FILE = LAB / "replicas"
 SECRET_NAMES = ("POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
 
 
@@ -134,6 +145,21 @@ def lab_secrets() -> dict[str, str]:
     return wanted
 
 
+def replica_count() -> int:
+    """How many API replicas: what the running lab was started with, else REPLICAS, else 1."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if any((LAB / "pids").glob("api-*.pid")):
+            return int(REPLICAS_FILE.read_text())
+    wanted = os.environ.get("REPLICAS", "1")
+    if not wanted.isdigit() or not 1 <= int(wanted) <= MAX_REPLICAS:
+        raise SystemExit(f"REPLICAS={wanted}: choose 1 to {MAX_REPLICAS} API replicas.")
+    return int(wanted)
+
+
+def replica_names() -> list[str]:
+    return [f"api-{number}" for number in range(1, replica_count() + 1)]
+
+
 def app_env() -> dict[str, str]:
     """What the API and the control service are started with (secrets by environment)."""
     lab = lab_secrets()
@@ -144,7 +170,7 @@ def app_env() -> dict[str, str]:
         "REDIS_URL": f"redis://:{lab['REDIS_PASSWORD']}@127.0.0.1:{PORTS['redis']}/0",
         "FAULTLINE_ADMIN_TOKEN": lab["FAULTLINE_ADMIN_TOKEN"],
         "OTEL_SDK_DISABLED": "true",  # no collector in the native lab
-        "SHUTDOWN_DRAIN_SECONDS": "0",  # one replica, no proxy in front: nothing to drain from
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # the lab stops as a whole: nothing to drain towards
         "LOG_JSON": "true",
         "PROMETHEUS_URL": f"http://127.0.0.1:{PORTS['prometheus']}",
         # The pager (control service): Alertmanager's token, and the incidents it keeps.
@@ -298,6 +324,18 @@ def binary(name: str) -> str:
     return found
 
 
+def replica(name: str) -> Component:
+    """One API replica, `faultline serve` on its own port, knowing its name (faultline.replica)."""
+    return Component(
+        name,
+        serve_command("serve", PORTS[name]),
+        f"http://127.0.0.1:{PORTS[name]}/health/ready",
+        # X-Forwarded-For is believed from the proxy only (on loopback), as compose does.
+        {"REPLICA_NAME": name, "FORWARDED_ALLOW_IPS": "127.0.0.1"},
+        secret_env=app_env,
+    )
+
+
 def components() -> list[Component]:
     prom_dir = LAB / "prometheus"
     return [
@@ -307,11 +345,11 @@ def components() -> list[Component]:
             redis_command(LAB / "redis.conf"),  # the password is in the file
             f"port:{PORTS['redis']}",
         ),
+        *(replica(name) for name in replica_names()),
         Component(
-            "api",
-            serve_command("serve", PORTS["api"]),
-            f"http://127.0.0.1:{PORTS['api']}/health/ready",
-            secret_env=app_env,
+            "proxy",
+            nginx_command(LAB / "proxy" / "nginx.conf", LAB / "proxy" / "nginx.pid"),
+            f"http://127.0.0.1:{PORTS['api']}/proxy/health",
         ),
         Component(
             "control",
@@ -396,9 +434,17 @@ def write_redis_config() -> None:
     )
 
 
+def write_proxy_config() -> None:
+    """The stack's proxy/nginx.conf, in front of this lab's replicas (labkit.proxy)."""
+    directory = LAB / "proxy"
+    (directory / "temp").mkdir(parents=True, exist_ok=True)
+    replicas = [f"127.0.0.1:{PORTS[name]}" for name in replica_names()]
+    (directory / "nginx.conf").write_text(proxy_config(PORTS["api"], replicas, directory / "temp"))
+
+
 def write_prometheus_config() -> None:
     local = {
-        "api": [f"127.0.0.1:{PORTS['api']}"],
+        "api": [f"127.0.0.1:{PORTS[name]}" for name in replica_names()],
         "control": [f"127.0.0.1:{PORTS['control']}"],
         "loadgen": [f"127.0.0.1:{PORTS['loadgen-metrics']}"],
         "postgres": [f"127.0.0.1:{PORTS['postgres-exporter']}"],
@@ -433,7 +479,15 @@ def up() -> int:
     os.umask(0o077)  # logs, data and configs: readable by the lab's user only
     LAB.mkdir(mode=0o700, parents=True, exist_ok=True)
     LAB.chmod(0o700)  # a lab made before this was world-readable
+    replicas = replica_count()
+    if os.environ.get("REPLICAS", str(replicas)) != str(replicas):
+        raise SystemExit(
+            f"The native lab runs {replicas} API replica(s): `make down` first, then "
+            f"`make up REPLICAS={os.environ['REPLICAS']}`."
+        )
+    REPLICAS_FILE.write_text(str(replicas))
     write_redis_config()
+    write_proxy_config()
     write_prometheus_config()
     write_alertmanager_config()
     started = []
@@ -460,7 +514,7 @@ def up() -> int:
                 f"port {port} is held by a connection (`ss -tan | grep :{port}`): "
                 f"{component.name} cannot listen on it; try again, or set FAULTLINE_LAB_PORT_OFFSET"
             )
-        if component.name == "api":
+        if component.name == "api-1":
             # Migrations and the catalogue first, as compose's `migrate` job does.
             result = subprocess.run(
                 faultline_command("setup"),
@@ -482,6 +536,7 @@ def up() -> int:
 
 def wait_for_first_scrape(timeout: float = 30) -> None:
     query = urllib.parse.quote('count(up{job="api"} == 1)')
+    replicas = str(replica_count())
     url = f"http://127.0.0.1:{PORTS['prometheus']}/api/v1/query?query={query}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -489,15 +544,26 @@ def wait_for_first_scrape(timeout: float = 30) -> None:
             contextlib.suppress(OSError, KeyError, IndexError, ValueError),
             urllib.request.urlopen(url, timeout=2) as response,
         ):
-            if json.load(response)["data"]["result"][0]["value"][1] == "1":
+            if json.load(response)["data"]["result"][0]["value"][1] == replicas:
                 return
         time.sleep(0.5)
-    raise SystemExit("Prometheus has not scraped the API yet (see .lab/logs/prometheus.log)")
+    raise SystemExit(
+        f"Prometheus has not scraped all {replicas} API replica(s) yet (.lab/logs/prometheus.log)"
+    )
 
 
 def down() -> int:
     stopped = []
-    for component in reversed(components()):
+    known = components()
+    # A process this lab started that is not among today's components (a replica beyond the
+    # count, a component an older version had) is stopped too: its pid file names it.
+    names = {component.name for component in known}
+    strays = [
+        Component(pidfile.stem, [], "")
+        for pidfile in sorted((LAB / "pids").glob("*.pid"))
+        if pidfile.stem not in names
+    ]
+    for component in [*strays, *reversed(known)]:
         if component.state() != "stopped":
             component.stop()
             stopped.append(component.name)
@@ -518,7 +584,7 @@ def print_urls() -> None:
     print(f"""
 Faultline native lab is up (no Docker engine here).
   Fault console   http://127.0.0.1:{PORTS["control"]}/        (token: {lab_secrets()["FAULTLINE_ADMIN_TOKEN"]})
-  Shop API        http://127.0.0.1:{PORTS["api"]}/api/v1/products   docs: /docs
+  Shop API        http://127.0.0.1:{PORTS["api"]}/api/v1/products   docs: /docs   ({replica_count()} replica(s) behind nginx)
   Prometheus      http://127.0.0.1:{PORTS["prometheus"]}/     (alerts: /alerts)
   Alertmanager    http://127.0.0.1:{PORTS["alertmanager"]}/     (pages reach the console's pager)
   Load (Locust)   http://127.0.0.1:{PORTS["loadgen"]}/        ({LOAD_USERS} shoppers to start with)

@@ -53,6 +53,13 @@ class Prometheus:
         return bool(active) and all(t["health"] == "up" for t in active)
 
 
+def dns_names(job_name: str) -> list[str]:
+    """The names prometheus/prometheus.yml finds `job_name`'s targets by (compose's containers)."""
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == job_name]
+    return [name for sd in job.get("dns_sd_configs", []) for name in sd["names"]]
+
+
 def project_config(targets: dict[str, list[str]], rules_dir: Path | None = None) -> dict[str, Any]:
     """The project's prometheus/prometheus.yml with each job's targets rewritten to local
     addresses ({job: ["host:port", ...]}); jobs with no local target are left out. Rules: the

@@ -17,6 +17,7 @@ declare -A PACKAGE_FOR=(
   [amtool]=prometheus-alertmanager
   [prometheus-postgres-exporter]=prometheus-postgres-exporter   # the dashboards' server side
   [prometheus-redis-exporter]=prometheus-redis-exporter
+  [nginx]=nginx               # the native lab's proxy in front of its API replicas
   [wrk]=wrk                   # load for `make bench`
   [valgrind]=valgrind         # instruction counts for `make bench-instructions`
   [chromium]=chromium         # headless browser tests of the console
@@ -28,6 +29,7 @@ have() {
   case "$1" in
     initdb) command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ] && return 0
             compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ;;
+    nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] ;;  # sbin: not on every PATH
     *) command -v "$1" >/dev/null ;;
   esac
 }

@@ -3,6 +3,9 @@
     python -m scripts.scenario list                   every scenario with its teaser
     python -m scripts.scenario run NAME [--speed N]   run it: load, fault timeline, progress
     python -m scripts.scenario run mystery            a random one, without saying which
+    python -m scripts.scenario run NAME --mode self   a drill for a learner alone: hints on
+                                                      request (make hint), a scored diagnosis
+                                                      (make diagnose), results kept (make drills)
     python -m scripts.scenario reveal                 which one the mystery was, and its key
     python -m scripts.scenario brief NAME | key NAME  print the participant brief / the key
 
@@ -13,6 +16,13 @@ its web API, applies the fault timeline through the control API, prints the phas
 at and the time left, and heals everything at the end or on Ctrl-C. `--check` also waits, after
 each step, for the expected signals of the signal contract to show in Prometheus, and exits
 non-zero if one does not (the tests use it with `--speed` to compress time).
+
+In self mode (`--mode self`) nobody holds the key: the runner prints the brief only (no phase
+names, nothing to look at), hands the drill to the control service (the hints from the key's
+path, one every HINT_AFTER_S of lab time unless asked sooner; the causes of every scenario, the
+right one among them), and ends early once the learner has submitted a diagnosis: the score,
+then the key. A self-paced mystery picks a scenario the learner has not done yet, when there is
+one.
 
 Where things are: FAULTLINE_CONTROL_URL (http://127.0.0.1:8080), PROMETHEUS_URL
 (http://127.0.0.1:9090), LOADGEN_URL (http://127.0.0.1:8089), FAULTLINE_ADMIN_TOKEN.
@@ -32,7 +42,7 @@ from typing import Any
 import httpx
 import yaml
 
-from faultline.control.client import control_client
+from faultline.control.client import control_client, print_score
 from loadtest.shapes import ProfileParams, target
 from scripts.timeline import LAB_DIR, record_drill, write_timeline
 
@@ -40,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 CONTRACT_FILE = SCENARIOS / "signal-contract.yml"
 MYSTERY = LAB_DIR / "mystery-scenario"
+# Self mode: a hint unlocks by itself after this long (lab time) unless asked for sooner.
+HINT_AFTER_S = 90.0
 
 
 def load_scenarios() -> dict[str, dict[str, Any]]:
@@ -81,12 +93,48 @@ class Lab:
             "/swarm", data={"user_count": count, "spawn_rate": rate}
         ).raise_for_status()
 
+    def replicas(self) -> int | None:
+        """How many API replicas Prometheus sees up (None: Prometheus did not answer)."""
+        try:
+            return int(self.value('count(up{job="api"} == 1)') or 0)
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def value(self, expr: str) -> float | None:
         result = self.prometheus.get("/api/v1/query", params={"query": expr}).json()["data"][
             "result"
         ]
         values = [float(r["value"][1]) for r in result]
         return max(values) if values else None
+
+
+def drill_start(
+    name: str, scenarios: dict[str, dict[str, Any]], speed: float, hidden: bool = False
+) -> dict[str, Any]:
+    """The self-paced drill the control service keeps: the brief, the hints (the key's path), and
+    the causes to choose from: this scenario's first, then every other's (the plausible wrong
+    answers; the control service shuffles them)."""
+    scenario = scenarios[name]
+    right = scenario["key"]["cause"]
+    return {
+        "scenario": name,
+        "title": scenario["title"],
+        "brief": scenario["brief"].strip(),
+        "hints": list(scenario["key"]["path"]),
+        "hint_after_s": HINT_AFTER_S / speed,
+        "causes": [right, *sorted({s["key"]["cause"] for s in scenarios.values()} - {right})],
+        "key": facilitator_key(scenario),
+        "speed": speed,
+        "hidden": hidden,
+    }
+
+
+def not_done_yet(candidates: list[str]) -> list[str]:
+    """The candidates no self-paced drill has tried yet (all of them once every one has been)."""
+    with control_client() as http:
+        response = http.get("/api/drills/results")
+    done = set(response.json()["scenarios_done"]) if response.status_code == 200 else set()
+    return [name for name in candidates if name not in done] or candidates
 
 
 def facilitator_key(scenario: dict[str, Any]) -> str:
@@ -105,11 +153,21 @@ def fmt(seconds: float) -> str:
     return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
-def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
+def run(
+    name: str, speed: float, check: bool, hide_name: bool = False, self_paced: bool = False
+) -> int:
     scenarios = load_scenarios()
     scenario = scenarios[name]
     rows = contract()
     lab = Lab()
+    needed, running = int(scenario.get("replicas", 1)), lab.replicas()
+    if running is not None and running < needed:
+        print(
+            f"This scenario needs {needed} API replicas and the lab runs {running}: "
+            f"`make down`, then `make up REPLICAS={needed}`.",
+            file=sys.stderr,
+        )
+        return 2
     duration = float(scenario["duration_s"])
     load = scenario["load"]
     params = ProfileParams(
@@ -124,8 +182,22 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
     print(
         f"Scenario {title}: {fmt(duration)} of lab time" + (f" at {speed:g}x" if speed != 1 else "")
     )
-    if not hide_name:
+    if not hide_name or self_paced:
         print(scenario["brief"].strip())
+    if self_paced:
+        response = lab.control.put(
+            "/api/drills/current",
+            json=drill_start(name, load_scenarios(), speed, hide_name),
+        )
+        if response.status_code != 200:
+            print(f"The control service did not start the drill: {response.text}", file=sys.stderr)
+            return 2
+        print(
+            "A drill for you alone: find the cause. `make hint` unlocks the next hint (one comes "
+            "by itself every so often); `make diagnose` lists the causes, "
+            "`make diagnose ARGS='<letter> <what you saw>'` answers (once). The key comes after."
+        )
+    hints_shown, last_look = 0, 0.0
 
     interrupted = False
 
@@ -178,12 +250,12 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
                     }
                 )
                 left = (duration - lab_time) / speed
-                what = "" if hide_name else f" {step['phase']}"
+                what = "" if hide_name or self_paced else f" {step['phase']}"
                 print(
                     f"[{fmt(real)}] phase {applied}/{len(steps)}:{what}  ({fmt(left)} left)",
                     flush=True,
                 )
-                if step.get("look_at") and not hide_name:
+                if step.get("look_at") and not hide_name and not self_paced:
                     print(f"          look at: {step['look_at']}", flush=True)
                 for row in step.get("expect") or []:
                     pending.append((row, time.monotonic() + rows[row]["visible_within_s"] + 5))
@@ -201,6 +273,11 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
                     if check:
                         failures.append(row)
                         print(f"          signal MISSING: {row}", flush=True)
+            if self_paced and real - last_look >= 2:
+                last_look = real
+                hints_shown, diagnosed = follow_drill(lab, hints_shown)
+                if diagnosed:
+                    break  # the learner has answered: the score and the key, now
             if real - last_report >= 10:
                 last_report = real
                 print(f"[{fmt(real)}] {fmt((duration - lab_time) / speed)} left", flush=True)
@@ -210,6 +287,8 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         print("healed: " + (", ".join(healed) if healed else "nothing was on"))
+        if self_paced:
+            end_drill(lab)
         record_drill({**drill, "ended_at": time.time(), "interrupted": interrupted})
     try:
         written = write_timeline()
@@ -227,6 +306,27 @@ def run(name: str, speed: float, check: bool, hide_name: bool = False) -> int:
     return 0
 
 
+def follow_drill(lab: Lab, hints_shown: int) -> tuple[int, bool]:
+    """Print the hints unlocked since the last look; (hints shown, diagnosed yet)."""
+    response = lab.control.get("/api/drills/current")
+    if response.status_code != 200:
+        return hints_shown, False
+    drill = response.json()
+    for number, text in enumerate(drill["hints"][hints_shown:], start=hints_shown + 1):
+        print(f"          hint {number}/{drill['hints_total']}: {text}", flush=True)
+    return len(drill["hints"]), drill["result"] is not None
+
+
+def end_drill(lab: Lab) -> None:
+    """The drill's end: its score (no diagnosis, if none came), the right cause and the key."""
+    response = lab.control.delete("/api/drills/current")
+    if response.status_code != 200:
+        print(f"The drill could not be scored: {response.text}")
+        return
+    print_score(response.json())
+    print("Your drills so far: make drills")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -237,6 +337,12 @@ def main() -> int:
     run_parser.add_argument("name")
     run_parser.add_argument("--speed", type=float, default=1.0, help="compress lab time (tests)")
     run_parser.add_argument("--check", action="store_true", help="verify the expected signals")
+    run_parser.add_argument(
+        "--mode",
+        choices=("facilitated", "self"),
+        default="facilitated",
+        help="self: for a learner alone (hints, a scored diagnosis, the key after)",
+    )
     sub.add_parser("reveal")
     for command in ("brief", "key"):
         sub.add_parser(command).add_argument("name")
@@ -263,13 +369,19 @@ def main() -> int:
     if args.command == "key":
         print(facilitator_key(scenarios[args.name]))
         return 0
+    self_paced = args.mode == "self"
     if args.name == "mystery":
-        name = random.choice(list(scenarios))
+        # One the lab can run: a scenario that needs more replicas than it has is left out.
+        running = Lab().replicas()
+        runnable = [
+            n for n, s in scenarios.items() if running is None or s.get("replicas", 1) <= running
+        ]
+        name = random.choice(not_done_yet(runnable) if self_paced else runnable)
         MYSTERY.parent.mkdir(parents=True, exist_ok=True)
         MYSTERY.write_text(name + "\n")
         print("Mystery scenario: the facilitator can `make reveal` afterwards.")
-        return run(name, args.speed, args.check, hide_name=True)
-    return run(args.name, args.speed, args.check)
+        return run(name, args.speed, args.check, hide_name=True, self_paced=self_paced)
+    return run(args.name, args.speed, args.check, self_paced=self_paced)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def signal_entries(
     for step in drill["events"]:
         for row in step.get("expect", []):
             contract = rows[row]
-            for series in sources.series(contract["expr"], step["at"], end):
+            # One step past the end: a drill that ended soon after a crossing still shows it.
+            for series in sources.series(contract["expr"], step["at"], end + STEP_S):
                 over = [
                     float(t) for t, v in series["values"] if float(v) > float(contract["above"])
                 ]
@@ -119,7 +120,9 @@ def pager_entries(incidents: list[dict[str, Any]]) -> list[Entry]:
     entries = []
     for incident in incidents:
         kind = "paged" if incident["receiver"] == "pager" else "ticket opened"
-        entries.append(Entry(incident["paged_at"], f"{kind}: {incident['alertname']}"))
+        where = incident["labels"].get("instance")  # one page per replica, for a per-replica alert
+        what = f"{kind}: {incident['alertname']}" + (f" ({where})" if where else "")
+        entries.append(Entry(incident["paged_at"], what))
         if incident["acknowledged_at"]:
             entries.append(
                 Entry(
@@ -166,7 +169,11 @@ def fmt(seconds: float) -> str:
 def render(drill: dict[str, Any], sources: Sources) -> str:
     rows = yaml.safe_load(CONTRACT.read_text())["faults"]
     start, end = float(drill["started_at"]), float(drill["ended_at"])
-    incidents = [i for i in sources.incidents() if start <= i["paged_at"] <= end + AFTER_S]
+    # The drill's own: alerts that started firing during it (one already firing is an earlier
+    # drill's, even when its notification, held by its route, arrives now).
+    incidents = [
+        i for i in sources.incidents() if start <= i["fired_at"] and i["paged_at"] <= end + AFTER_S
+    ]
     entries = sorted(
         fault_entries(drill)
         + alert_entries(sources, start, end)

@@ -101,7 +101,12 @@ def grafana_dashboards() -> bool:
 
 # Values for the series labels that the dashboards' Explore links name: a real route, method
 # and fault, as a click on such a series would give.
-SAMPLE_LABELS = {"method": "GET", "handler": "/api/v1/products", "fault": "latency"}
+SAMPLE_LABELS = {
+    "method": "GET",
+    "handler": "/api/v1/products",
+    "fault": "latency",
+    "instance": "api-1",
+}
 LINK_VARIABLE = re.compile(r"\$\{([\w.]+)\}")
 
 

@@ -72,8 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("heal", help="turn every fault off")
     pages_parser = sub.add_parser("pages", help="the pager: incidents Alertmanager paged")
     pages_parser.add_argument("--ack", metavar="ID", help="acknowledge this incident first")
+    sub.add_parser("hint", help="a self-paced drill: unlock the next hint")
+    diagnose_parser = sub.add_parser(
+        "diagnose", help="a self-paced drill: submit the cause (no CAUSE: list the choices)"
+    )
+    diagnose_parser.add_argument("cause", nargs="?", help="the letter of the cause")
+    diagnose_parser.add_argument("evidence", nargs="*", help="the evidence, in a sentence")
+    sub.add_parser("drills", help="self-paced drills: every score, and progress")
     args = parser.parse_args(argv)
 
+    if args.command in ("hint", "diagnose", "drills"):
+        from faultline.control import client
+
+        if args.command == "hint":
+            return client.hint()
+        if args.command == "diagnose":
+            return client.diagnose(args.cause, " ".join(args.evidence))
+        return client.show_drills()
     if args.command in ("faults", "fault", "heal", "pages"):
         from faultline.control import client
 

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     fault_sync_interval_seconds: float = Field(default=1.0, gt=0, le=10)
     fault_store_grace_seconds: float = Field(default=5.0, gt=0, le=300)
 
+    # Which API replica this process is, named as Prometheus labels it (instance="api-2"): a
+    # fault can be scoped to one replica, and the replica's traces and logs carry the name
+    # (service.instance.id). The native lab sets REPLICA_NAME. Compose cannot (one service,
+    # scaled: every replica gets the same environment), so there each replica finds its own name
+    # through Docker's DNS: REPLICA_DNS_NAME is the container-name pattern prometheus.yml lists,
+    # with {n} for the replica's number (faultline.replica). Neither: hostname:pid, unscoped.
+    replica_name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    replica_dns_name: str | None = Field(default=None, pattern=r"^[a-z0-9-]*\{n\}[a-z0-9-]*$")
+
     # Control service: bearer token for writes (unset or empty = writes refused), and where it
     # listens.
     faultline_admin_token: SecretStr | None = None

@@ -23,6 +23,7 @@ from faultline.middleware import (
     UnhandledErrorMiddleware,
     add_cors,
 )
+from faultline.replica import replica_name
 from faultline.routes import health, orders, products
 from faultline.services.health import HealthService
 from faultline.services.stock import StockKeeper
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.fault_sync_interval_seconds,
                 settings.fault_store_grace_seconds,
                 effects=True,
+                replica=replica_name(settings),
             )
             # Last: everything start-up built is in place to be frozen.
             frozen = tune_garbage_collector(
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "api.started",
                 version=__version__,
                 environment=settings.environment,
+                replica=replica_name(settings),
                 tracing=not settings.otel_sdk_disabled,
                 pool_max=settings.db_pool_max_size,
                 acquire_timeout_s=settings.db_acquire_timeout_seconds,

@@ -87,6 +87,10 @@ def test_toggle_a_fault_from_the_page(control_url: str, browser: webdriver.Chrom
 
     state = wait_for_api(control_url, "latency", active=True)
     assert state["params"]["delay_ms"] == 123  # type: ignore[index]
+    # Where it acts: every replica unless one is chosen (no Prometheus here: no replica to offer).
+    assert state["params"]["replica"] is None  # type: ignore[index]
+    replica = browser.find_element(By.ID, "latency-replica")
+    assert replica.tag_name == "select" and replica.get_attribute("value") == ""
     wait.until(
         expected_conditions.text_to_be_present_in_element(
             (By.CSS_SELECTOR, 'section[data-fault="latency"] .state'), "ON"

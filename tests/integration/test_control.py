@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,7 +74,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         with contextlib.ExitStack() as stack:
             control = stack.enter_context(running_api(env, logs / "control.log", "control"))
             replicas = [
-                stack.enter_context(running_api(env, logs / f"api-{i}.log")) for i in (1, 2)
+                stack.enter_context(
+                    running_api({**env, "REPLICA_NAME": f"api-{i}"}, logs / f"api-{i}.log")
+                )
+                for i in (1, 2)
             ]
             yield Lab(control, replicas, env, logs, redis_server)
 
@@ -165,6 +171,52 @@ def test_both_replicas_see_a_change_within_a_second(lab: Lab) -> None:
     ]
     assert [a["action"] for a in audit[-2:]] == ["enable", "disable"]
     assert audit[-2]["params"]["delay_ms"] == 250
+
+
+def test_a_fault_on_one_replica_acts_on_that_replica_only(lab: Lab) -> None:
+    """replica=api-2: requests fail there and not on api-1; each replica's fault_active says
+    where it acts, and every process (both replicas, the control service) says where it is on
+    (fault_scope); the control service's fault_active counts it as on in the lab. Unscoped again,
+    it acts on both."""
+    api_1, api_2 = lab.replicas
+    body = {"params": {"probability": 1.0, "replica": "api-2"}}
+    response = httpx.put(f"{lab.control}/api/faults/errors", json=body, headers=AUTH)
+    assert response.status_code == 200 and response.json()["params"]["replica"] == "api-2"
+    started = time.monotonic()
+    while lab.fault_active(api_2, "errors") != 1:
+        assert time.monotonic() - started < 2, "api-2 never switched errors on"
+        time.sleep(0.05)
+    assert lab.fault_active(api_1, "errors") == 0
+    assert httpx.get(f"{api_2}/api/v1/products/2").status_code == 500
+    assert httpx.get(f"{api_1}/api/v1/products/2").status_code == 200
+    for process in (api_1, api_2, lab.control):
+        samples = parse(httpx.get(f"{process}/metrics", timeout=5).text)
+        assert value(samples, "fault_scope", {"fault": "errors", "replica": "api-2"}) == 1
+    assert lab.fault_active(lab.control, "errors") == 1
+    table = subprocess.run(
+        [sys.executable, "-m", "faultline.cli", "faults"],
+        env={**os.environ, "FAULTLINE_CONTROL_URL": lab.control},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (row,) = [line.split() for line in table.splitlines() if line.startswith("errors ")]
+    assert row[1:4] == ["ON", row[2], "api-2"] and "replica" not in " ".join(row), table
+    switched = [
+        json.loads(line)
+        for line in (lab.logs / "api-2.log").read_text().splitlines()
+        if '"fault.on"' in line
+    ]
+    assert switched[-1]["replica"] == "api-2" and switched[-1]["params"]["replica"] == "api-2"
+    body = {"params": {"probability": 1.0}}
+    assert httpx.put(f"{lab.control}/api/faults/errors", json=body, headers=AUTH).is_success
+    assert lab.wait_all("errors", 1) < 1.0
+    assert httpx.get(f"{api_1}/api/v1/products/2").status_code == 500
+    # A name that cannot be a replica's is refused before it reaches the store.
+    bad = httpx.put(
+        f"{lab.control}/api/faults/errors", json={"params": {"replica": "API 2"}}, headers=AUTH
+    )
+    assert bad.status_code == 422 and "replica" in bad.text
 
 
 def test_faults_switch_themselves_off_after_their_ttl(lab: Lab) -> None:

@@ -1,6 +1,8 @@
-"""The native lab, for real: `make up` with no Docker engine starts it (once), the console shows
-live charts with data in headless Chromium, every row of the signal contract holds against its
-Prometheus under Locust load, and `make down` leaves no process behind.
+"""The native lab, for real: `make up REPLICAS=3` with no Docker engine starts it (once): three API
+replicas behind the proxy, each its own target; the console shows live charts with data in
+headless Chromium, for the lab and per replica; every row of the signal contract holds against its
+Prometheus under Locust load (a fault on one replica shows on that replica's series only); and
+`make down` leaves no process behind.
 
 The lab runs on ports shifted by FAULTLINE_LAB_PORT_OFFSET and in its own directory, so the
 suite can run beside a developer's own lab."""
@@ -41,6 +43,7 @@ CONTROL = f"http://127.0.0.1:{PORTS['control']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
 API = f"http://127.0.0.1:{PORTS['api']}"
 TOKEN = "lab-test-token"
+REPLICAS = ["api-1", "api-2", "api-3"]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
 OUTPUT = ROOT / "test-output"
@@ -89,6 +92,7 @@ def make(target: str, lab_dir: Path) -> subprocess.CompletedProcess[str]:
         "FAULTLINE_LAB_DIR": str(lab_dir),
         "FAULTLINE_LAB_PORT_OFFSET": str(OFFSET),
         "FAULTLINE_ADMIN_TOKEN": TOKEN,
+        "REPLICAS": str(len(REPLICAS)),
         "LOADGEN_USERS": "12",
         "LOAD_WAIT_MIN": "0.1",
         "LOAD_WAIT_MAX": "0.3",
@@ -124,6 +128,12 @@ def query(expr: str) -> float | None:
     ]["result"]
     values = [float(r["value"][1]) for r in result]
     return max(values) if values else None
+
+
+def by_instance(expr: str) -> list[dict[str, Any]]:
+    """The query's series now, each with its labels (an instant query)."""
+    response = httpx.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=5)
+    return list(response.json()["data"]["result"])
 
 
 def signal_history(expr: str, since: float) -> list[tuple[float, float | None]]:
@@ -174,7 +184,7 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
     first = make("up", lab_dir)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "No Docker engine answers here: starting the native lab instead" in first.stdout
-    assert "started: postgres, redis, api, control" in first.stdout
+    assert "started: postgres, redis, api-1, api-2, api-3, proxy, control" in first.stdout
     assert "Not in the native lab" in first.stdout and "Grafana" in first.stdout
     second = make("up", lab_dir)
     assert second.returncode == 0 and "started: nothing (already running)" in second.stdout
@@ -190,8 +200,16 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
         "prometheus",
         "alertmanager",
     }
-    # The API replica is named as compose names its own (api-1), not by its address.
-    assert [t["labels"]["instance"] for t in targets if t["labels"]["job"] == "api"] == ["api-1"]
+    # Each API replica is its own target, named as compose names its own (api-1), not by address.
+    api = sorted(t["labels"]["instance"] for t in targets if t["labels"]["job"] == "api")
+    assert api == REPLICAS
+
+    # The shop's port is the proxy: the load generator's requests reach every replica.
+    def served_by() -> set[str]:
+        expr = 'sum by (instance) (rate(http_requests_total{job="api", handler=~"/api/.*"}[30s]))'
+        return {r["metric"]["instance"] for r in by_instance(f"{expr} > 0")}
+
+    assert wait_for(lambda: served_by() == set(REPLICAS), 60) is not None, served_by()
     # The lab's Prometheus runs the project's own rules.
     groups = httpx.get(f"{PROMETHEUS}/api/v1/rules").json()["data"]["groups"]
     assert {g["name"] for g in groups} == {
@@ -259,17 +277,17 @@ def test_the_lab_is_closed_to_other_local_users(lab_dir: Path) -> None:
 
 
 def test_wait_ready_waits_for_the_api_and_its_scrape_without_python(lab_dir: Path) -> None:
-    """`make up`'s readiness wait (POSIX sh, curl, grep) against the lab's real API and Prometheus:
-    ready with one replica scraped; a clear failure, not a hang, when two are asked for."""
+    """`make up`'s readiness wait (POSIX sh, curl, grep) against the lab's real proxy, replicas and
+    Prometheus: ready with three replicas scraped; a clear failure, not a hang, for four."""
     wait = [str(ROOT / "scripts" / "wait-ready.sh"), API, PROMETHEUS]
     env = {"PATH": "/usr/bin:/bin", "WAIT_SECONDS": "3"}
-    ready = subprocess.run(["sh", *wait, "1"], env=env, capture_output=True, text=True, timeout=30)
+    ready = subprocess.run(["sh", *wait, "3"], env=env, capture_output=True, text=True, timeout=30)
     assert ready.returncode == 0, ready.stderr
     missing = subprocess.run(
-        ["sh", *wait, "2"], env=env, capture_output=True, text=True, timeout=30
+        ["sh", *wait, "4"], env=env, capture_output=True, text=True, timeout=30
     )
     assert missing.returncode == 1
-    assert "has not scraped 2 API replica(s)" in missing.stderr
+    assert "has not scraped 4 API replica(s)" in missing.stderr
 
 
 def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
@@ -296,11 +314,25 @@ def test_the_console_shows_live_charts_with_data(lab_dir: Path) -> None:
             )
         (OUTPUT / "console").mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(OUTPUT / "console" / "native-lab-charts.png"))
+        # Per replica: a line per replica where the lab's is one (what an average hides).
+        browser.find_element(By.CSS_SELECTOR, 'input[name="charts-by"][value="replica"]').click()
+
+        def legends(chart: str) -> set[str]:
+            items = browser.find_elements(By.CSS_SELECTOR, f"#chart-{chart} .legend span")
+            return {item.get_attribute("data-series") or "" for item in items}
+
+        WebDriverWait(browser, 30).until(lambda _: legends("errors") == set(REPLICAS))
+        assert {"server api-1", "server api-2", "server api-3", "client"} == legends("latency")
+        # The fault forms offer the replicas Prometheus scrapes.
+        options = browser.find_elements(By.CSS_SELECTOR, "#errors-replica option")
+        assert [o.get_attribute("value") for o in options] == ["", *REPLICAS]
+        browser.save_screenshot(str(OUTPUT / "console" / "native-lab-charts-per-replica.png"))
 
 
 @pytest.mark.parametrize("name", list(CONTRACT["faults"]))
 def test_signal_contract(lab_dir: Path, name: str) -> None:
     row = CONTRACT["faults"][name]
+    fault = row.get("fault", name)
     expr, above = row["expr"], float(row["above"])
 
     def shows() -> bool:
@@ -313,17 +345,20 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
 
     assert wait_for(quiet, 120) is not None, f"{name}: signal high before the fault"
     response = httpx.put(
-        f"{CONTROL}/api/faults/{name}",
+        f"{CONTROL}/api/faults/{fault}",
         json={"params": row["params"], "ttl_seconds": 600},
         headers=AUTH,
     )
     assert response.status_code == 200, response.text
     switched_on = time.time()
+    page: dict[str, Any] | None = None
+    paged_after = alert_after = None
     try:
         wait_for(shows, row["visible_within_s"] + 5)
         on_history = signal_history(expr, switched_on)
         visible = first_time(on_history, True, above)
-        alert_after = None
+        if row.get("only_on"):
+            check_one_replica(row, fault, switched_on)
         if row.get("alert"):
 
             def firing() -> bool:
@@ -337,6 +372,7 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
             elapsed = time.time() - switched_on
             waited = wait_for(firing, row["alert_within_s"] - elapsed, step=2)
             alert_after = None if waited is None else elapsed + waited
+        if row.get("alert") and reaches_the_pager(name, row):
             # Then it reaches the pager, through Alertmanager's route for its severity: within
             # the row's time, what that route may hold it back, and one rule evaluation.
             receiver, group_wait = route_of(SEVERITY[row["alert"]])
@@ -352,7 +388,7 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
             )
             paged_after = None if page is None else page["paged_at"] - switched_on
     finally:
-        assert httpx.delete(f"{CONTROL}/api/faults/{name}", headers=AUTH).status_code == 200
+        assert httpx.delete(f"{CONTROL}/api/faults/{fault}", headers=AUTH).status_code == 200
     switched_off = time.time()
     wait_for(lambda: not shows(), row["clear_within_s"] + 5)
     off_history = signal_history(expr, switched_off)
@@ -362,18 +398,60 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
         f"{name}: not visible in time ({visible}); signal after switching on: {on_history}"
     )
     if row.get("alert"):
-        MEASURED[name]["paged_s"] = paged_after
         assert alert_after is not None, (
             f"{name}: {row['alert']} never fired within {row['alert_within_s']}s"
         )
+    if row.get("alert") and reaches_the_pager(name, row):
+        MEASURED[name]["paged_s"] = paged_after
         assert page is not None and paged_after is not None and paged_after <= allowed, (
             f"{name}: {row['alert']} did not reach the pager within {allowed}s: {page}"
         )
-        assert page["receiver"] == receiver and name in page["faults"], page
+        assert page["receiver"] == receiver and fault in page["faults"], page
     # A fault on is a marker, never a page.
     assert not any(i["alertname"] == "FaultActive" for i in pages_since(0))
     assert cleared is not None and cleared <= row["clear_within_s"], (
         f"{name}: did not clear in time ({cleared}); signal after switching off: {off_history}"
+    )
+
+
+# Tickets all take one route (group wait 30 s): one row proves it, the others stop at firing.
+TICKET_ROW = "cache_outage"
+
+
+def reaches_the_pager(name: str, row: dict[str, Any]) -> bool:
+    """Whether this row waits for its alert at the pager: every page, and one ticket."""
+    return SEVERITY[row["alert"]] == "page" or name == TICKET_ROW
+
+
+def check_one_replica(row: dict[str, Any], fault: str, since: float) -> None:
+    """A fault on one replica: its signal shows on that replica's series and on no other since
+    the fault went on, the lab's average stays under its line, and the fault acts there only
+    (fault_active per replica; fault_scope names where, from every process)."""
+    time.sleep(STEP * 2)  # a few scrapes of the fault at work
+    window = f"{max(int(time.time() - since), 1)}s"
+    peaks = {
+        r["metric"]["instance"]: float(r["value"][1])
+        for r in by_instance(f"max_over_time(({row['expr']})[{window}:1s])")
+    }
+    assert set(peaks) == set(REPLICAS), peaks
+    assert peaks[row["only_on"]] > float(row["above"]), peaks
+    others = {i: v for i, v in peaks.items() if i != row["only_on"]}
+    assert all(v <= float(row["above"]) for v in others.values()), peaks
+    average = query(f"max_over_time(({row['average']})[{window}:1s])")
+    assert average is not None and average <= float(row["average_below"]), average
+    acting = {
+        r["metric"]["instance"]: float(r["value"][1])
+        for r in by_instance(f'fault_active{{job="api", fault="{fault}"}}')
+    }
+    assert acting == {i: float(i == row["only_on"]) for i in REPLICAS}, acting
+    scopes = {r["metric"]["replica"] for r in by_instance(f'fault_scope{{fault="{fault}"}} == 1')}
+    assert scopes == {row["only_on"]}, scopes
+    MEASURED.setdefault(f"{fault}@{row['only_on']}", {}).update(
+        {
+            "replica_peak": peaks[row["only_on"]],
+            "others_peak": max(others.values()),
+            "average_peak": average,
+        }
     )
 
 
@@ -425,8 +503,7 @@ def all_healed() -> bool:
 def test_scenario_end_to_end_time_compressed(
     lab_dir: Path, name: str, speed: str, expected: list[str]
 ) -> None:
-    # A drill starts from a quiet lab: no page or ticket alert left firing by an earlier test.
-    assert wait_for(lambda: not alerts_firing(), 180, step=2) is not None, alerts_firing()
+    wait_for_key_alert_to_resolve(name)
     with scenario(name, "--speed", speed, "--check", lab_dir=lab_dir) as process:
         output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
@@ -439,6 +516,110 @@ def test_scenario_end_to_end_time_compressed(
     assert "phase 1/" in output and "healed:" in output
     assert all_healed()
     check_timeline(lab_dir, name, float(speed), output)
+
+
+def wait_for_key_alert_to_resolve(name: str) -> None:
+    """A drill starts with its key's alert not firing (an earlier test's may still be): else the
+    alert it should raise would be the earlier one, held back by its route's group interval."""
+    alert = yaml.safe_load((ROOT / "scenarios" / f"{name}.yml").read_text())["key"]["alert"]
+    waited = wait_for(lambda: alert not in alerts_firing(), 180, step=2)
+    assert waited is not None, alerts_firing()
+
+
+def faultline(*args: str) -> subprocess.CompletedProcess[str]:
+    """The `faultline` CLI (make hint, make diagnose, make drills run it) against the lab."""
+    return subprocess.run(
+        [sys.executable, "-m", "faultline.cli", *args],
+        env={**os.environ, "FAULTLINE_CONTROL_URL": CONTROL, "FAULTLINE_ADMIN_TOKEN": TOKEN},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def current_drill() -> dict[str, Any] | None:
+    response = httpx.get(f"{CONTROL}/api/drills/current", timeout=5)
+    return response.json() if response.status_code == 200 else None
+
+
+def test_self_paced_drills_are_scored_and_kept(lab_dir: Path) -> None:
+    """MODE=self, time-compressed, with nobody holding the key. The new scenario (one bad replica
+    of three) end to end: its signal shows, a hint on request and one by itself, a wrong
+    diagnosis scored and the key revealed, a second diagnosis refused. Then a self-paced mystery:
+    a scenario not done yet, its name kept secret until a right diagnosis. Both scores kept and
+    listed (make drills)."""
+    scenarios = {
+        path.stem: yaml.safe_load(path.read_text())
+        for path in (ROOT / "scenarios").glob("*.yml")
+        if path.stem != "signal-contract"
+    }
+    unknown = subprocess.run(
+        [sys.executable, "-m", "scripts.scenario", "run", "no-such-thing", "--mode", "self"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 2 and "unknown scenario 'no-such-thing'" in unknown.stderr
+    if current_drill() is None:  # no drill yet: a diagnosis has nothing to score
+        refused = faultline("diagnose", "A", "a guess")
+        assert refused.returncode == 1 and "No drill is running" in refused.stderr
+    wait_for_key_alert_to_resolve("one-bad-replica")
+    started = time.time()
+    key = scenarios["one-bad-replica"]["key"]
+    args = ("--speed", "6", "--check", "--mode", "self")
+    with scenario("one-bad-replica", *args, lab_dir=lab_dir) as process:
+        assert wait_for(lambda: ((current_drill() or {}).get("started_at") or 0) > started, 30)
+        hint = faultline("hint")
+        assert (
+            hint.returncode == 0 and f"hint 1/{len(key['path'])}: {key['path'][0]}" in hint.stdout
+        )
+        # The next hint comes by itself (90 s of lab time at 6x: 15 s), while the fault shows.
+        assert wait_for(lambda: len(current_drill()["hints"]) == 2, 30) is not None  # type: ignore[index]
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if "signal visible: errors_on_one_replica" in line:
+                break
+        choices = current_drill()["choices"]  # type: ignore[index]
+        wrong = next(c["id"] for c in choices if c["label"] != key["cause"])
+        listed = faultline("diagnose")
+        assert all(c["label"] in listed.stdout for c in choices), listed.stdout
+        verdict = faultline("diagnose", wrong, "the", "database", "looked", "slow")
+        assert verdict.returncode == 0 and verdict.stdout.startswith("WRONG"), verdict
+        assert f"The cause: {key['cause']}" in verdict.stdout
+        output = "".join(seen) + process.communicate(timeout=120)[0]
+    assert process.returncode == 0, output
+    assert "WRONG: you chose" in output and key["root_cause"].split()[0] in output
+    assert "hint 2/" in output  # the runner showed the hint that came by itself
+    twice = faultline("diagnose", wrong, "again")
+    assert twice.returncode == 1 and "This drill is over" in twice.stderr
+    check_timeline(lab_dir, "one-bad-replica", 6.0, output)
+
+    with scenario("mystery", "--speed", "6", "--mode", "self", lab_dir=lab_dir) as process:
+        assert wait_for(lambda: current_drill()["result"] is None, 30)  # type: ignore[index]
+        drill = current_drill()
+        assert drill is not None and drill["scenario"] is None
+        assert drill["title"] == "A mystery incident"
+        name = (lab_dir / "mystery-scenario").read_text().strip()
+        assert name != "one-bad-replica"  # a scenario not done yet
+        cause = scenarios[name]["key"]["cause"]
+        right = next(c["id"] for c in drill["choices"] if c["label"] == cause)
+        verdict = faultline("diagnose", right, "what", "I", "saw")
+        assert verdict.returncode == 0 and verdict.stdout.startswith("RIGHT"), verdict
+        output = process.communicate(timeout=120)[0]
+    assert process.returncode == 0 and "RIGHT: you chose" in output, output
+    results = httpx.get(f"{CONTROL}/api/drills/results").json()
+    latest, before = results["results"][:2]
+    assert (latest["scenario"], latest["correct"], latest["hints_used"]) == (name, True, 0)
+    assert (before["scenario"], before["correct"]) == ("one-bad-replica", False)
+    assert before["hints_used"] >= 2 and before["time_to_diagnosis_s"] > 0
+    assert {name, "one-bad-replica"} <= set(results["scenarios_done"])
+    listing = faultline("drills")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split() for line in listing.stdout.splitlines()]
+    assert rows[0][:2] == [name, "right"] and rows[1][:2] == ["one-bad-replica", "wrong"]
+    assert f"{results['correct']} of {len(results['results'])} diagnosed right" in listing.stdout
 
 
 def check_timeline(lab_dir: Path, name: str, speed: float, output: str) -> None:
@@ -468,7 +649,7 @@ def check_timeline(lab_dir: Path, name: str, speed: float, output: str) -> None:
     alert = definition["key"]["alert"]
     if SEVERITY[alert] == "page":
         first_fault = min(at for at, what in happened if "switched on (" in what)
-        paged = [at for at, what in happened if what == f"paged: {alert}"]
+        paged = [at for at, what in happened if what.startswith(f"paged: {alert}")]
         assert paged and paged[0] >= first_fault, text
         assert f"- First page: {alert} (page)" in text
     assert happened[-1][1].startswith("drill ended") or "resolved" in happened[-1][1], text
@@ -516,8 +697,10 @@ def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
 
 
 def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
-    pids = [int(p.read_text().split()[0]) for p in (lab_dir / "pids").glob("*.pid")]
-    assert len(pids) == len(native_lab.components())
+    pidfiles = sorted((lab_dir / "pids").glob("*.pid"))
+    expected = [c.name for c in native_lab.components() if not c.name.startswith("api-")]
+    assert sorted(p.stem for p in pidfiles) == sorted([*expected, *REPLICAS])
+    pids = [int(p.read_text().split()[0]) for p in pidfiles]
     result = make("down", lab_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     for pid in pids:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 from labkit.net import free_port
-from labkit.prometheus import Prometheus, prometheus_command
+from labkit.prometheus import Prometheus, dns_names, prometheus_command
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "prometheus"
@@ -150,5 +152,49 @@ def test_api_replicas_are_named_by_their_containers(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+        server.stop()
+        server.server.server_close()
+
+
+def test_each_api_replica_finds_its_own_name(tmp_path: Path) -> None:
+    """compose's REPLICA_DNS_NAME names the containers prometheus.yml lists, and a replica finds its
+    own name (faultline.replica) as it does in compose: its hostname's address, from /etc/hosts
+    (Docker writes it there), is the address Docker's DNS gives one container name. Both stand-ins
+    are bind-mounted in a mount namespace, so the system's own resolver does the lookups."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.fail("needs root and unshare (util-linux): a DNS server on port 53, mounts")
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    pattern = compose["services"]["api"]["environment"]["REPLICA_DNS_NAME"]
+    assert [pattern.format(n=n) for n in range(1, len(dns_names("api")) + 1)] == dns_names("api")
+    containers = {f"faultline-api-{n}": f"127.0.0.1{n}" for n in (1, 2, 3)}
+    quiet = DNSLogger(log="-request,-reply,-truncated", prefix=False)
+    server = DNSServer(ComposeDns(containers), address="127.0.0.77", port=53, logger=quiet)
+    server.start_thread()
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.77\noptions timeout:1 attempts:1\n")
+    find = f"from faultline.replica import name_from_dns; print(name_from_dns({pattern!r}))"
+
+    def name_with_own_address(address: str) -> list[str]:
+        (tmp_path / "hosts").write_text(f"127.0.0.1 localhost\n{address} {socket.gethostname()}\n")
+        mounts = (
+            f'mount --bind "{tmp_path}/resolv.conf" /etc/resolv.conf && '
+            f'mount --bind "{tmp_path}/hosts" /etc/hosts && exec "$@"'
+        )
+        result = subprocess.run(
+            ["unshare", "--mount", "sh", "-c", mounts, "sh", sys.executable, "-c", find],
+            env={**os.environ, "LOG_JSON": "true"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    try:
+        assert name_with_own_address("127.0.0.12")[-1] == "api-2"
+        assert name_with_own_address("127.0.0.13")[-1] == "api-3"
+        # No container name gives this host's address: no name, and it says so.
+        unnamed = name_with_own_address("127.0.0.99")
+        assert unnamed[-1] == "None" and "replica.unnamed" in "".join(unnamed)
+    finally:
         server.stop()
         server.server.server_close()

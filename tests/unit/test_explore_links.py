@@ -45,6 +45,8 @@ def trace_problems(traceql: str) -> list[str]:
         found.append("not one spanset { ... }")
     for scope, name in re.findall(r"\b(span|resource)\.([\w.]+)", traceql):
         if scope == "resource":
+            if name == "service.instance.id":  # a replica's name (faultline.telemetry.otel)
+                continue
             if name != "service.name" or '"faultline-api"' not in traceql:
                 found.append(f"resource.{name}: only the API's service.name is asked for")
         elif name not in string_constants() and not any(
@@ -58,8 +60,9 @@ def trace_problems(traceql: str) -> list[str]:
 
 
 def log_problems(logql: str) -> list[str]:
-    if not logql.startswith('{service_name="faultline-api"} '):
-        return ["not the API's log stream"]
+    # The API's stream, or one replica's (Loki indexes service.instance.id).
+    if not re.match(r'\{service_name="faultline-api"(, service_instance_id="[^"]+")?\} ', logql):
+        return ["not the API's log stream (or one replica's)"]
     events = re.findall(r'\|= "([^"]+)"', logql)
     if len(events) != 1 or events[0] not in logged_events():
         return [f"not one event the API logs: {events}"]

@@ -3,12 +3,14 @@ alerts, and its parameters are within the catalogue's bounds."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from faultline.control.drills import DrillStart
 from faultline.faults.catalogue import CATALOGUE
 from loadtest.shapes import PROFILES
 from scripts import scenario as scenario_cli
@@ -33,8 +35,24 @@ def test_there_are_enough_scenarios_and_one_misleads_with_two_faults() -> None:
     )
 
 
-def test_the_contract_covers_every_fault_exactly() -> None:
-    assert set(CONTRACT) == set(CATALOGUE)
+def test_each_cause_is_a_distinct_line() -> None:
+    """A self-paced drill offers every scenario's cause: each one line, none the same."""
+    causes = [s["key"]["cause"] for s in SCENARIOS.values()]
+    assert len(set(causes)) == len(causes)
+    assert all(0 < len(cause) <= 120 and "\n" not in cause for cause in causes)
+
+
+def test_the_contract_covers_every_fault_and_its_rows_are_valid() -> None:
+    """A row per fault, named after it; more rows of a fault name it (`fault:`)."""
+    assert set(CATALOGUE) <= set(CONTRACT)
+    for name, row in CONTRACT.items():
+        fault = row.get("fault", name)
+        assert fault in CATALOGUE, f"{name}: no fault {fault}"
+        assert (fault == name) == ("fault" not in row), f"{name}: name the fault only when needed"
+        CATALOGUE[fault].params.model_validate(row["params"])
+        if "only_on" in row:
+            assert row["params"].get("replica") == row["only_on"], name
+            assert "by (instance)" in row["expr"] and row["average_below"] > 0, name
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -43,7 +61,7 @@ def test_scenario_definition(name: str) -> None:
     for field in ("title", "teaser", "brief", "key", "load", "duration_s", "timeline"):
         assert scenario.get(field), f"{name}: {field} missing"
     key = scenario["key"]
-    for field in ("root_cause", "path", "alert", "fix", "questions"):
+    for field in ("cause", "root_cause", "path", "alert", "fix", "questions"):
         assert key.get(field), f"{name}: key.{field} missing"
     assert key["alert"] in ALERTS, f"{name}: unknown alert {key['alert']}"
     assert scenario["load"]["profile"] in PROFILES
@@ -60,5 +78,19 @@ def test_scenario_definition(name: str) -> None:
             active.add(fault)
         for row in step.get("expect") or []:
             assert row in CONTRACT, f"{name}: {row} is not a row of the signal contract"
-            assert row in active, f"{name}: expects {row} while that fault is off"
+            fault = CONTRACT[row].get("fault", row)
+            assert fault in active, f"{name}: expects {row} while {fault} is off"
+    assert scenario.get("replicas", 1) in range(1, 6), f"{name}: replicas 1 to 5"
     assert steps[-1].get("heal"), f"{name}: should end healed"
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_each_scenario_makes_a_self_paced_drill_the_control_service_takes(name: str) -> None:
+    """What the runner hands over (MODE=self) is what the control service accepts: the right
+    cause first, every other scenario's as the wrong ones, the key's path as the hints."""
+    body = scenario_cli.drill_start(name, SCENARIOS, speed=6.0, hidden=True)
+    drill = DrillStart.model_validate_json(json.dumps(body))
+    assert drill.causes[0] == SCENARIOS[name]["key"]["cause"]
+    assert sorted(drill.causes) == sorted(s["key"]["cause"] for s in SCENARIOS.values())
+    assert drill.hints == SCENARIOS[name]["key"]["path"]
+    assert drill.hint_after_s == scenario_cli.HINT_AFTER_S / 6.0

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path as FilePath
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import httpx
 import structlog
@@ -30,6 +30,7 @@ from faultline import __version__
 from faultline.cache import create_redis
 from faultline.config import Settings, get_settings
 from faultline.control.charts import chart_data
+from faultline.control.drills import Diagnosis, DrillBook, DrillStart, DrillView, ResultList
 from faultline.control.incidents import (
     Incident,
     IncidentList,
@@ -364,6 +365,92 @@ async def last_timeline(incidents: IncidentsDep) -> TimelineOut:
         raise NoTimeline("The last timeline could not be read: `make timeline` writes it") from exc
 
 
+class DrillsOff(AppError):
+    status_code = 503
+    code = "drills_off"
+
+
+class NoDrill(AppError):
+    status_code = 404
+    code = "no_drill"
+
+
+async def get_drill_book(request: Request) -> DrillBook:
+    book: DrillBook | None = request.app.state.drills
+    if book is None:
+        raise DrillsOff("Self-paced drills are off: set INCIDENTS_PATH (results are kept beside)")
+    return book
+
+
+DrillBookDep = Annotated[DrillBook, Depends(get_drill_book)]
+DRILL_CONFLICT: Responses = {
+    409: {"model": ErrorBody, "description": "No drill running, or already diagnosed"},
+    503: {"model": ErrorBody, "description": "Drills are off (INCIDENTS_PATH)"},
+}
+
+
+@drills.put(
+    "/current",
+    response_model=DrillView,
+    responses={**WRITE_ERRORS, **INVALID},
+    summary="Start a self-paced drill (the scenario runner does, with MODE=self)",
+)
+async def start_drill(body: DrillStart, book: DrillBookDep, actor: AdminDep) -> DrillView:
+    return await book.begin(body)
+
+
+@drills.get(
+    "/current",
+    response_model=DrillView,
+    responses={**DRILL_CONFLICT, 404: {"model": ErrorBody, "description": "No drill yet"}},
+    summary="The self-paced drill: brief, hints unlocked, causes to choose from; the score after",
+)
+async def current_drill(book: DrillBookDep) -> DrillView:
+    if book.current is None:
+        raise NoDrill("No self-paced drill yet: make scenario NAME=... MODE=self")
+    return book.current.view(time.time())
+
+
+@drills.post(
+    "/current/hints",
+    response_model=DrillView,
+    responses={**WRITE_ERRORS, **DRILL_CONFLICT},
+    summary="Unlock the next hint (each one unlocked counts as used)",
+)
+async def unlock_hint(book: DrillBookDep, actor: AdminDep) -> DrillView:
+    return await book.hint()
+
+
+@drills.post(
+    "/current/diagnosis",
+    response_model=DrillView,
+    responses={**WRITE_ERRORS, **INVALID, **DRILL_CONFLICT},
+    summary="Submit the diagnosis (once): scored, and the key revealed",
+)
+async def diagnose(body: Diagnosis, book: DrillBookDep, actor: AdminDep) -> DrillView:
+    return await book.diagnose(body)
+
+
+@drills.delete(
+    "/current",
+    response_model=DrillView,
+    responses={**WRITE_ERRORS, **DRILL_CONFLICT},
+    summary="End the drill (its time is up): scored with no diagnosis unless it had one",
+)
+async def end_drill(book: DrillBookDep, actor: AdminDep) -> DrillView:
+    return await book.end()
+
+
+@drills.get(
+    "/results",
+    response_model=ResultList,
+    responses={503: DRILL_CONFLICT[503]},
+    summary="Every self-paced drill's score, newest first, and the scenarios done",
+)
+async def drill_results(book: DrillBookDep) -> ResultList:
+    return book.listing()
+
+
 class ChartsUnavailable(AppError):
     status_code = 503
     code = "charts_unavailable"
@@ -378,13 +465,20 @@ charts_router = APIRouter(prefix="/api", tags=["charts"])
     responses={503: {"model": ErrorBody, "description": "Prometheus not configured or down"}},
 )
 async def charts(
-    request: Request, minutes: Annotated[int, Query(ge=1, le=60)] = 10
+    request: Request,
+    minutes: Annotated[int, Query(ge=1, le=60)] = 10,
+    by: Annotated[
+        Literal["lab", "replica"],
+        Query(description="lab: the lab as a whole; replica: a line per API replica"),
+    ] = "lab",
 ) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     if not settings.prometheus_url:
         raise ChartsUnavailable("No PROMETHEUS_URL configured: live charts are off")
     try:
-        return await chart_data(settings.prometheus_url, settings.grafana_url, minutes)
+        return await chart_data(
+            settings.prometheus_url, settings.grafana_url, minutes, per_replica=by == "replica"
+        )
     except httpx.HTTPError as exc:
         raise ChartsUnavailable(f"Prometheus did not answer ({type(exc).__name__})") from exc
 
@@ -432,9 +526,12 @@ def create_control_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(settings)
         app.state.control = FaultControl(FaultStore(redis))
         app.state.incidents = None
+        app.state.drills = None
         if settings.incidents_path is not None:
             app.state.incidents = IncidentLog(settings.incidents_path)
             await asyncio.to_thread(app.state.incidents.load)
+            app.state.drills = DrillBook(settings.incidents_path.with_name("drills.jsonl"))
+            await asyncio.to_thread(app.state.drills.load)
         # The control service keeps its own view in step too, so its /metrics show fault_active;
         # it only watches: no fault acts in this process.
         await FAULTS.start(

@@ -1,10 +1,14 @@
 """The fault CLI: a small client of the control API, usable on its own.
 
     faultline faults                         table of every fault and its state
-    faultline fault NAME [k=v ...] [--ttl S] turn a fault on (values are JSON where they parse)
+    faultline fault NAME [k=v ...] [--ttl S] turn a fault on (values are JSON where they parse;
+                                             replica=api-2: on that replica only)
     faultline fault NAME --off               turn it off
     faultline heal                           turn everything off
     faultline pages [--ack ID]               the pager: what Alertmanager paged (or acknowledge)
+    faultline hint                           a self-paced drill: the next hint
+    faultline diagnose [CAUSE EVIDENCE...]   submit the diagnosis (no CAUSE: list the choices)
+    faultline drills                         every self-paced drill's score, and progress
 
 FAULTLINE_CONTROL_URL (default http://127.0.0.1:8080) and FAULTLINE_ADMIN_TOKEN are read from the
 environment.
@@ -63,11 +67,16 @@ def show_faults() -> int:
         response = http.get("/api/faults")
     if response.status_code != 200:
         return _fail(response)
-    print(f"{'fault':<18}{'state':<8}{'left':>7}  parameters")
+    print(f"{'fault':<18}{'state':<8}{'left':>7}  {'where':<14}parameters")
     for fault in response.json()["faults"]:
-        left = f"{fault['seconds_left']:.0f}s" if fault["active"] else ""
-        params = json.dumps(fault["params"]) if fault["active"] else fault["description"]
-        print(f"{fault['name']:<18}{'ON' if fault['active'] else 'off':<8}{left:>7}  {params}")
+        if fault["active"]:
+            params = dict(fault["params"])
+            where = params.pop("replica", None) or "every replica"
+            left, detail = f"{fault['seconds_left']:.0f}s", json.dumps(params)
+            state = "ON"
+        else:
+            state, left, where, detail = "off", "", "", fault["description"]
+        print(f"{fault['name']:<18}{state:<8}{left:>7}  {where:<14}{detail}")
     for problem in response.json().get("store_problems", []):
         print(f"refused store entry {problem['key']}: {problem['problem']} (off; heal deletes it)")
     return 0
@@ -139,4 +148,84 @@ def show_pages(acknowledge: str | None = None) -> int:
             print(f"    where to look: {incident['runbook_url']}")
     for problem in response.json().get("problems", []):
         print(f"unreadable incident log {problem}")
+    return 0
+
+
+def print_score(drill: dict[str, Any]) -> None:
+    """A drill's score, the right cause and the key (make diagnose, and the runner at the end)."""
+    result = drill["result"]
+    if result["correct"] is None:
+        print("No diagnosis: the drill ended first.")
+    else:
+        verdict = "RIGHT" if result["correct"] else "WRONG"
+        print(
+            f'{verdict}: you chose "{result["cause"]}" after '
+            f"{_duration(result['time_to_diagnosis_s'])}, with "
+            f"{result['hints_used']} of {result['hints_total']} hints."
+        )
+    print(f"The cause: {drill['answer']}")
+    print(drill["key"].rstrip())
+
+
+def hint() -> int:
+    """The next hint of the running self-paced drill, and those before it."""
+    with control_client() as http:
+        response = http.post("/api/drills/current/hints")
+    if response.status_code != 200:
+        return _fail(response)
+    drill = response.json()
+    for number, text in enumerate(drill["hints"], start=1):
+        print(f"hint {number}/{drill['hints_total']}: {text}")
+    return 0
+
+
+def diagnose(cause: str | None, evidence: str) -> int:
+    """Without a cause: the drill's choices. With one: submitted once, scored, key revealed."""
+    with control_client() as http:
+        if cause is None:
+            response = http.get("/api/drills/current")
+            if response.status_code != 200:
+                return _fail(response)
+            print("Causes to choose from (make diagnose ARGS='<letter> <your evidence>'):")
+            for choice in response.json()["choices"]:
+                print(f"  {choice['id']}  {choice['label']}")
+            return 0
+        if not evidence.strip():
+            print("Say what you saw, in a sentence: make diagnose ARGS='B the pool ...'")
+            return 2
+        response = http.post(
+            "/api/drills/current/diagnosis",
+            json={"cause": cause.upper(), "evidence": evidence.strip()},
+        )
+    if response.status_code != 200:
+        return _fail(response)
+    print_score(response.json())
+    return 0
+
+
+def show_drills() -> int:
+    """Every self-paced drill, newest first, and progress across the scenarios."""
+    with control_client() as http:
+        response = http.get("/api/drills/results")
+    if response.status_code != 200:
+        return _fail(response)
+    listing = response.json()
+    results = listing["results"]
+    if not results:
+        print("no self-paced drill yet: make scenario NAME=mystery MODE=self")
+    for result in results:
+        if result["correct"] is None:
+            verdict, detail = "no diagnosis", ""
+        else:
+            verdict = "right" if result["correct"] else "wrong"
+            detail = f" in {_duration(result['time_to_diagnosis_s'])}"
+        hints = f"{result['hints_used']}/{result['hints_total']} hints"
+        print(f"{result['scenario']:<24}{verdict:<13}{hints:<10}{detail}")
+    if results:
+        print(
+            f"{listing['correct']} of {len(results)} diagnosed right; scenarios done: "
+            f"{', '.join(listing['scenarios_done'])}"
+        )
+    for problem in listing.get("problems", []):
+        print(f"unreadable drill results {problem}")
     return 0

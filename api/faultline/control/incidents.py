@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import orjson
 import structlog
 from pydantic import (
     BaseModel,
@@ -26,10 +24,10 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    ValidationError,
     computed_field,
 )
 
+from faultline.control import journal
 from faultline.json_types import JsonInt
 from faultline.telemetry.metrics import (
     INCIDENT_TIME_TO_ACKNOWLEDGE,
@@ -170,19 +168,19 @@ class IncidentLog:
         self.incidents: dict[str, Incident] = {}
         self.problems: list[str] = []
         self._lock = asyncio.Lock()
+        # Each response-time series present at zero from the start (here, not where the metrics
+        # are defined, so API replicas do not export them): a series born at 1 would hide its
+        # first observation from increase().
+        for histogram in (
+            INCIDENT_TIME_TO_DETECT,
+            INCIDENT_TIME_TO_ACKNOWLEDGE,
+            INCIDENT_TIME_TO_RESOLVE,
+        ):
+            for severity in ("page", "ticket"):
+                histogram.labels(severity)
 
     def load(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as lines:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    self._apply(orjson.loads(line))
-                except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError) as exc:
-                    problem = f"line {number}: {type(exc).__name__}"
-                    self.problems.append(problem)
-                    log.error("incident.log_line_invalid", line=number, error=type(exc).__name__)
+        self.problems = journal.replay(self.path, self._apply, "incident.log_line_invalid")
 
     def _apply(self, entry: dict[str, Any]) -> None:
         if entry["kind"] == "incident":
@@ -196,17 +194,7 @@ class IncidentLog:
             raise KeyError(entry["kind"])
 
     async def _append(self, entries: list[dict[str, Any]]) -> None:
-        data = b"".join(orjson.dumps(e) + b"\n" for e in entries)
-
-        def write() -> None:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-        await asyncio.to_thread(write)
+        await journal.append(self.path, entries)
 
     async def receive(
         self, message: WebhookMessage, faults_on: dict[str, float] | None = None

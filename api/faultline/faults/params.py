@@ -25,6 +25,16 @@ SHOP_ROUTES: tuple[str, ...] = ShopRoute.__args__  # type: ignore[attr-defined]
 class FaultParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)  # no "1" or true for 1
 
+    replica: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Only this API replica (api-2: its Prometheus instance); unset: every replica",
+    )
+
+    def acts_on(self, replica: str | None) -> bool:
+        """Whether the fault acts in the process named `replica` (None: not a named replica)."""
+        return self.replica is None or self.replica == replica
+
 
 class RoutedParams(FaultParams):
     routes: list[ShopRoute] = Field(

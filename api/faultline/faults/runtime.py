@@ -13,8 +13,9 @@ under overload the shop's requests can hold every cache connection, and a runtim
 would miss its reads and, after the grace period, switch every fault off mid-workshop.
 
 The runtime is process-wide (`RUNTIME`): faults are a property of the process, not of a request.
-The API starts it with `effects=True`; the control service only watches (for its fault_active
-metrics), so nothing a fault starts or holds ever runs there.
+The API starts it with `effects=True` and its replica name (faultline.replica): a fault scoped to
+another replica is not active here at all. The control service only watches (for its fault_active
+metrics: every fault on in the lab), so nothing a fault starts or holds ever runs there.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from redis.exceptions import RedisError
 
 from faultline.faults.catalogue import CATALOGUE
 from faultline.faults.store import CHANNEL, ActiveFault, FaultStore, StoreProblem
-from faultline.telemetry.metrics import FAULT_ACTIVE, FAULT_PARAMETER, FAULT_STORE_INVALID
+from faultline.telemetry.metrics import (
+    FAULT_ACTIVE,
+    FAULT_PARAMETER,
+    FAULT_SCOPE,
+    FAULT_STORE_INVALID,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -41,8 +47,9 @@ STORE_CONNECTIONS = 2
 
 class FaultRuntime:
     def __init__(self) -> None:
-        self.active: dict[str, ActiveFault] = {}
+        self.active: dict[str, ActiveFault] = {}  # the faults that act here
         self.effects = False
+        self.replica: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._store: FaultStore | None = None
@@ -56,22 +63,36 @@ class FaultRuntime:
     def get(self, name: str) -> ActiveFault | None:
         return self.active.get(name)
 
-    async def apply(self, snapshot: dict[str, ActiveFault]) -> None:
+    async def apply(self, lab: dict[str, ActiveFault]) -> None:
+        """The lab's faults are now `lab`: those that act here become active, the rest do not."""
+        FAULT_SCOPE.clear()
+        for name, fault in lab.items():
+            FAULT_SCOPE.labels(name, fault.params.replica or "all").set(1)
+        snapshot = {
+            name: fault
+            for name, fault in lab.items()
+            if not self.effects or fault.params.acts_on(self.replica)
+        }
         previous = self.active
         self.active = snapshot
         for name, now_on in snapshot.items():
             before = previous.get(name)
             if before is None or before.params != now_on.params:
-                log.warning("fault.on", fault=name, params=now_on.params.model_dump(mode="json"))
+                log.warning(
+                    "fault.on",
+                    fault=name,
+                    replica=self.replica,
+                    params=now_on.params.model_dump(mode="json"),
+                )
                 await self._run_effect(name, "switched_on", now_on)
         for name in previous.keys() - snapshot.keys():
-            log.info("fault.off", fault=name)
+            log.info("fault.off", fault=name, replica=self.replica)
             await self._run_effect(name, "switched_off", None)
         for name in CATALOGUE:
-            fault = snapshot.get(name)
-            FAULT_ACTIVE.labels(name).set(1 if fault else 0)
-            if fault is not None:
-                for param, value in fault.params.model_dump().items():
+            acting = snapshot.get(name)
+            FAULT_ACTIVE.labels(name).set(1 if acting else 0)
+            if acting is not None:
+                for param, value in acting.params.model_dump().items():
                     if isinstance(value, int | float) and not isinstance(value, bool):
                         FAULT_PARAMETER.labels(name, param).set(value)
 
@@ -86,8 +107,17 @@ class FaultRuntime:
         except Exception:
             log.exception(f"fault.{which}_failed", fault=name)
 
-    async def start(self, redis: Redis, interval: float, grace: float, *, effects: bool) -> None:
+    async def start(
+        self,
+        redis: Redis,
+        interval: float,
+        grace: float,
+        *,
+        effects: bool,
+        replica: str | None = None,
+    ) -> None:
         self.effects = effects
+        self.replica = replica
         self._redis = redis
         self._store = FaultStore(redis)
         self._tasks = [

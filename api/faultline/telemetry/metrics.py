@@ -116,7 +116,16 @@ ORDER_VALUE = Histogram(
 STOCKOUTS = Counter("shop_stockouts", "Orders refused because an item was out of stock")
 
 # --- Faults (one series per catalogue entry, so dashboards can draw them as annotations) --------
-FAULT_ACTIVE = Gauge("fault_active", "1 while the fault is on in this process", ["fault"])
+FAULT_ACTIVE = Gauge(
+    "fault_active",
+    "1 while the fault acts in this process (an API replica), or is on anywhere (control service)",
+    ["fault"],
+)
+FAULT_SCOPE = Gauge(
+    "fault_scope",
+    'Each fault on in the lab, by where it acts: replica="api-2", or replica="all"',
+    ["fault", "replica"],
+)
 FAULT_PARAMETER = Gauge(
     "fault_parameter", "Numeric parameters of active faults", ["fault", "parameter"]
 )
@@ -135,8 +144,7 @@ FAULT_CHANGES = Counter(
 
 # The pager's response times across drills (the control service): from the fault switching on
 # to the page, from the page to its acknowledgement, from the page to the alert resolving. By
-# severity only, each present at zero from the start: a series born at 1 would hide its first
-# observation from increase().
+# severity only; the pager (faultline.control.incidents) starts each at zero.
 _RESPONSE_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 3600)
 INCIDENT_TIME_TO_DETECT = Histogram(
     "incident_time_to_detect_seconds",
@@ -156,6 +164,3 @@ INCIDENT_TIME_TO_RESOLVE = Histogram(
     ["severity"],
     buckets=_RESPONSE_BUCKETS,
 )
-for _histogram in (INCIDENT_TIME_TO_DETECT, INCIDENT_TIME_TO_ACKNOWLEDGE, INCIDENT_TIME_TO_RESOLVE):
-    for _severity in ("page", "ticket"):
-        _histogram.labels(_severity)

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from faultline import __version__
 from faultline.config import Settings
+from faultline.replica import replica_name
 
 # The API's defaults, each for a variable left unset (a variable you set wins).
 DEFAULTS = {
@@ -64,7 +65,9 @@ def apply_defaults(settings: Settings, environ: MutableMapping[str, str] = os.en
         "service.namespace": "faultline",
         "service.version": __version__,
         "deployment.environment.name": settings.environment,
-        "service.instance.id": f"{socket.gethostname()}:{os.getpid()}",
+        # api-2, as Prometheus names the replica's target (faultline.replica), so a trace or a
+        # log line says which replica served it; else unique per process.
+        "service.instance.id": replica_name(settings) or f"{socket.gethostname()}:{os.getpid()}",
     }
     given = environ.get("OTEL_RESOURCE_ATTRIBUTES", "").strip().strip(",")
     environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(
