@@ -57,8 +57,10 @@ class Sources:
         self.prometheus = httpx.Client(base_url=url, timeout=10)
         self.control = control_client()
 
-    def series(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
-        params: dict[str, str | float] = {"query": expr, "start": start, "end": end, "step": STEP_S}
+    def series(
+        self, expr: str, start: float, end: float, step: float = STEP_S
+    ) -> list[dict[str, Any]]:
+        params: dict[str, str | float] = {"query": expr, "start": start, "end": end, "step": step}
         response = self.prometheus.get("/api/v1/query_range", params=params)
         response.raise_for_status()
         return list(response.json()["data"]["result"])
@@ -103,8 +105,9 @@ def signal_entries(
     for step in drill["events"]:
         for row in step.get("expect", []):
             contract = rows[row]
-            # One step past the end: a drill that ended soon after a crossing still shows it.
-            for series in sources.series(contract["expr"], step["at"], end + STEP_S):
+            # To the second (a drill's events are seconds apart), and a scrape past the end: a
+            # drill that ended soon after a crossing still shows it.
+            for series in sources.series(contract["expr"], step["at"], end + STEP_S, step=1):
                 over = [
                     float(t) for t, v in series["values"] if float(v) > float(contract["above"])
                 ]

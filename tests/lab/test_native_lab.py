@@ -357,8 +357,6 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
         wait_for(shows, row["visible_within_s"] + 5)
         on_history = signal_history(expr, switched_on)
         visible = first_time(on_history, True, above)
-        if row.get("only_on"):
-            check_one_replica(row, fault, switched_on)
         if row.get("alert"):
 
             def firing() -> bool:
@@ -387,6 +385,8 @@ def test_signal_contract(lab_dir: Path, name: str) -> None:
                 (i for i in pages_since(switched_on) if i["alertname"] == row["alert"]), None
             )
             paged_after = None if page is None else page["paged_at"] - switched_on
+        if row.get("only_on"):  # after the alert's wait: the lab's 1m average has filled by then
+            check_one_replica(row, fault, switched_on)
     finally:
         assert httpx.delete(f"{CONTROL}/api/faults/{fault}", headers=AUTH).status_code == 200
     switched_off = time.time()
@@ -427,7 +427,7 @@ def check_one_replica(row: dict[str, Any], fault: str, since: float) -> None:
     """A fault on one replica: its signal shows on that replica's series and on no other since
     the fault went on, the lab's average stays under its line, and the fault acts there only
     (fault_active per replica; fault_scope names where, from every process)."""
-    time.sleep(STEP * 2)  # a few scrapes of the fault at work
+    time.sleep(max(0.0, since + 4 * STEP - time.time()))  # a few scrapes of the fault at work
     window = f"{max(int(time.time() - since), 1)}s"
     peaks = {
         r["metric"]["instance"]: float(r["value"][1])
@@ -496,8 +496,8 @@ def all_healed() -> bool:
 @pytest.mark.parametrize(
     ("name", "speed", "expected"),
     [
-        ("checkout-hangs", "6", ["pool_exhaustion"]),
-        ("misleading-pair", "6", ["cache_outage", "lock_contention"]),
+        ("checkout-hangs", "8", ["pool_exhaustion"]),
+        ("misleading-pair", "8", ["cache_outage", "lock_contention"]),
     ],
 )
 def test_scenario_end_to_end_time_compressed(
@@ -652,7 +652,9 @@ def check_timeline(lab_dir: Path, name: str, speed: float, output: str) -> None:
         paged = [at for at, what in happened if what.startswith(f"paged: {alert}")]
         assert paged and paged[0] >= first_fault, text
         assert f"- First page: {alert} (page)" in text
-    assert happened[-1][1].startswith("drill ended") or "resolved" in happened[-1][1], text
+    # The drill's end is there; what follows it (alerts resolving, a signal crossing a moment
+    # after a drill that was diagnosed at once) belongs to it too.
+    assert any(what.startswith("drill ended") for _, what in happened), text
     for section in ("## Impact", "## Detection", "## Response", "## Root cause", "## Action items"):
         assert section in text
     assert "Requests failed (5xx):" in text and "Error budget burned:" in text
@@ -664,7 +666,7 @@ def seconds(clock: str) -> float:
 
 
 def test_an_interrupted_scenario_heals_everything(lab_dir: Path) -> None:
-    with scenario("cache-went-away", "--speed", "4", lab_dir=lab_dir) as process:
+    with scenario("cache-went-away", "--speed", "12", lab_dir=lab_dir) as process:
         assert process.stdout is not None
         for line in process.stdout:
             if "phase 2/" in line:  # the fault is on now
