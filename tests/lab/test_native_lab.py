@@ -32,6 +32,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from labkit import native_lab
+from labkit.prometheus import Prometheus
 from tests.support.browser import headless_chromium
 from tests.support.native_lab import TEST_PORT_OFFSET
 
@@ -41,6 +42,7 @@ OFFSET = TEST_PORT_OFFSET
 PORTS = native_lab.ports(OFFSET)
 CONTROL = f"http://127.0.0.1:{PORTS['control']}"
 PROMETHEUS = f"http://127.0.0.1:{PORTS['prometheus']}"
+LAB_PROMETHEUS = Prometheus(PROMETHEUS)
 API = f"http://127.0.0.1:{PORTS['api']}"
 TOKEN = "lab-test-token"
 REPLICAS = ["api-1", "api-2", "api-3"]
@@ -123,17 +125,9 @@ def lab_dir() -> Iterator[Path]:
 
 
 def query(expr: str) -> float | None:
-    result = httpx.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=5).json()[
-        "data"
-    ]["result"]
-    values = [float(r["value"][1]) for r in result]
+    """The largest value of the query's series now (None: no series)."""
+    values = [float(r["value"][1]) for r in LAB_PROMETHEUS.query(expr)]
     return max(values) if values else None
-
-
-def by_instance(expr: str) -> list[dict[str, Any]]:
-    """The query's series now, each with its labels (an instant query)."""
-    response = httpx.get(f"{PROMETHEUS}/api/v1/query", params={"query": expr}, timeout=5)
-    return list(response.json()["data"]["result"])
 
 
 def signal_history(expr: str, since: float) -> list[tuple[float, float | None]]:
@@ -207,7 +201,7 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
     # The shop's port is the proxy: the load generator's requests reach every replica.
     def served_by() -> set[str]:
         expr = 'sum by (instance) (rate(http_requests_total{job="api", handler=~"/api/.*"}[30s]))'
-        return {r["metric"]["instance"] for r in by_instance(f"{expr} > 0")}
+        return {r["metric"]["instance"] for r in LAB_PROMETHEUS.query(f"{expr} > 0")}
 
     assert wait_for(lambda: served_by() == set(REPLICAS), 60) is not None, served_by()
     # The lab's Prometheus runs the project's own rules.
@@ -431,7 +425,7 @@ def check_one_replica(row: dict[str, Any], fault: str, since: float) -> None:
     window = f"{max(int(time.time() - since), 1)}s"
     peaks = {
         r["metric"]["instance"]: float(r["value"][1])
-        for r in by_instance(f"max_over_time(({row['expr']})[{window}:1s])")
+        for r in LAB_PROMETHEUS.query(f"max_over_time(({row['expr']})[{window}:1s])")
     }
     assert set(peaks) == set(REPLICAS), peaks
     assert peaks[row["only_on"]] > float(row["above"]), peaks
@@ -441,10 +435,12 @@ def check_one_replica(row: dict[str, Any], fault: str, since: float) -> None:
     assert average is not None and average <= float(row["average_below"]), average
     acting = {
         r["metric"]["instance"]: float(r["value"][1])
-        for r in by_instance(f'fault_active{{job="api", fault="{fault}"}}')
+        for r in LAB_PROMETHEUS.query(f'fault_active{{job="api", fault="{fault}"}}')
     }
     assert acting == {i: float(i == row["only_on"]) for i in REPLICAS}, acting
-    scopes = {r["metric"]["replica"] for r in by_instance(f'fault_scope{{fault="{fault}"}} == 1')}
+    scopes = {
+        r["metric"]["replica"] for r in LAB_PROMETHEUS.query(f'fault_scope{{fault="{fault}"}} == 1')
+    }
     assert scopes == {row["only_on"]}, scopes
     MEASURED.setdefault(f"{fault}@{row['only_on']}", {}).update(
         {

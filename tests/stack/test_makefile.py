@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labkit.prometheus import dns_names
 from tests.support.docker_standin import install_docker_standin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,9 +226,7 @@ def test_max_replicas_is_the_number_of_replica_names_prometheus_scrapes() -> Non
     found = re.search(r"^MAX_REPLICAS := (\d+)$", makefile, re.MULTILINE)
     assert found, "Makefile: MAX_REPLICAS := N"
     maximum = int(found[1])
-    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
-    (api,) = [job for job in config["scrape_configs"] if job["job_name"] == "api"]
-    names = api["dns_sd_configs"][0]["names"]
+    names = dns_names("api")
     # Compose names containers <project>-<service>-<number>; the project is `faultline`.
     assert yaml.safe_load((ROOT / "compose.yaml").read_text())["name"] == "faultline"
     assert names == [f"faultline-api-{n}" for n in range(1, maximum + 1)]
