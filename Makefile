@@ -15,6 +15,13 @@ REPLICAS ?= 1
 MAX_REPLICAS := 5
 # The native lab is told REPLICAS only when you give it (else a running lab keeps its count).
 REPLICAS_GIVEN = $(if $(filter command line environment,$(origin REPLICAS)),REPLICAS=$(REPLICAS))
+# make up LOADGEN_WORKERS=2: Locust as a master and two workers (compose: the loadgen-worker
+# service scaled to 2; the native lab: two worker processes). 0: one Locust process.
+LOADGEN_WORKERS ?= 0
+MAX_LOADGEN_WORKERS := 8
+LOADGEN_WORKERS_GIVEN = $(if $(filter command line environment,$(origin LOADGEN_WORKERS)),LOADGEN_WORKERS=$(LOADGEN_WORKERS))
+# What compose's loadgen service reads to become the master (compose.yaml).
+LOADGEN_MASTER_ENV = $(if $(filter-out 0,$(LOADGEN_WORKERS)),LOADGEN_MASTER=true LOADGEN_EXPECT_WORKERS=$(LOADGEN_WORKERS))
 NAME    ?=
 # make scenario MODE=self: a drill for a learner alone (hints, a scored diagnosis).
 MODE    ?=
@@ -25,6 +32,8 @@ DURATION ?= 1m
 USERS   ?= 20
 HOST    ?=
 MAX_FAILURES ?= 0.01
+# make load WORKERS=2: Locust's own --processes: a master and two worker processes (forked).
+WORKERS ?= 0
 # The slowest tests are listed at the end: where the suite's time goes (CI must stay under 20 min).
 PYTEST_ARGS ?= --durations=25
 BENCH_ARGS ?=
@@ -71,7 +80,7 @@ LOAD_HOST = $(or $(HOST),http://127.0.0.1:8000)
 HOST_PYTHON_NEEDED = install
 endif
 
-.PHONY: hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal pages hint diagnose drills timeline docs doctor pull
+.PHONY: bench-load room room-open room-down hardening audit scenario scenarios reveal lab verify load help install test test-unit lint fmt bench bench-pool bench-instructions up down ps logs restart clean fault faults heal pages hint diagnose drills timeline docs doctor pull
 
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:[^=]*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -104,6 +113,10 @@ bench: install ## What telemetry costs: bare vs full API under wrk, interleaved 
 	@scripts/ensure-tools.sh
 	$(BIN)/python -m bench.telemetry_cost $(BENCH_ARGS)
 
+bench-load: install ## One Locust process vs two (--processes 2) against three API replicas behind nginx: req/s ratio in one run (~3 min)
+	@scripts/ensure-tools.sh
+	$(BIN)/python -m bench.load_workers $(BENCH_ARGS)
+
 bench-pool: install ## The goals judged over the saved make bench runs of this commit (BENCH_POOL_ARGS=--all: every run; --recorded: the committed runs the README quotes); median of all rounds, 95% interval
 	$(BIN)/python -m bench.pool $(BENCH_POOL_ARGS)
 
@@ -130,15 +143,18 @@ fmt: install ## Format and autofix with ruff
 doctor: ## Before a workshop: will `make up` work here? One line per problem, with its fix
 	@scripts/doctor.sh
 
-up: ## Start the stack (REPLICAS=3 for three API replicas); without Docker, the native lab
+up: ## Start the stack (REPLICAS=3 API replicas, LOADGEN_WORKERS=2 Locust workers); without Docker, the native lab
 	@case "$(REPLICAS)" in [1-9]) [ "$(REPLICAS)" -le $(MAX_REPLICAS) ] ;; *) false ;; esac || \
 	  { echo "REPLICAS=$(REPLICAS): choose 1 to $(MAX_REPLICAS) API replicas." >&2; exit 2; }
+	@case "$(LOADGEN_WORKERS)" in [0-9]) [ "$(LOADGEN_WORKERS)" -le $(MAX_LOADGEN_WORKERS) ] ;; *) false ;; esac || \
+	  { echo "LOADGEN_WORKERS=$(LOADGEN_WORKERS): choose 0 to $(MAX_LOADGEN_WORKERS) Locust workers." >&2; exit 2; }
 ifneq ($(DOCKER_ENGINE),yes)
 	@echo "No Docker engine answers here: starting the native lab instead (make lab; make doctor says why)."
 	@$(MAKE) --no-print-directory lab
 else
 	@scripts/check-exposure.sh
-	$(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS)
+	$(LOADGEN_MASTER_ENV) $(COMPOSE) up --detach --build --wait --scale api=$(REPLICAS) \
+	  --scale loadgen-worker=$(LOADGEN_WORKERS)
 	@$(LOAD_ENV) scripts/wait-ready.sh "http://$${BIND_ADDRESS}:$${API_PORT}" \
 	  "http://127.0.0.1:$${PROMETHEUS_PORT}" $(REPLICAS)
 	@scripts/print-urls.sh
@@ -153,7 +169,7 @@ pull: ## Before going offline: pull every pinned image and build ours (then make
 
 lab: install ## The native lab: the lab as local processes, same ports (no Docker needed; REPLICAS=3)
 	@scripts/ensure-tools.sh
-	@$(REPLICAS_GIVEN) $(BIN)/python scripts/lab.py up
+	@$(REPLICAS_GIVEN) $(LOADGEN_WORKERS_GIVEN) $(BIN)/python scripts/lab.py up
 
 down: ## Stop the stack or the native lab (data is kept; `make clean` removes it)
 ifeq ($(NATIVE_RUNNING),yes)
@@ -192,12 +208,16 @@ pages: $(HOST_PYTHON_NEEDED) ## The pager: what Alertmanager paged, times to det
 
 LOAD_SETTINGS = LOAD_PROFILE=$(PROFILE) LOAD_DURATION=$(DURATION) LOAD_USERS=$(USERS) \
 	LOAD_MAX_FAILURE_RATIO=$(MAX_FAILURES) LOAD_PROGRESS=1 LOADGEN_METRICS_PORT=0
-load: $(HOST_PYTHON_NEEDED) ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [HOST=...] [MAX_FAILURES=0.01]
+LOAD_PROCESSES = $(if $(filter-out 0,$(WORKERS)),--processes $(WORKERS))
+load: $(HOST_PYTHON_NEEDED) ## Headless load: make load PROFILE=spike DURATION=2m USERS=50 [WORKERS=2] [HOST=...] [MAX_FAILURES=0.01]
+	@case "$(WORKERS)" in [0-9]) [ "$(WORKERS)" -le $(MAX_LOADGEN_WORKERS) ] ;; *) false ;; esac || \
+	  { echo "WORKERS=$(WORKERS): choose 0 to $(MAX_LOADGEN_WORKERS) Locust worker processes." >&2; exit 2; }
 ifeq ($(LAB_KIND),compose)
 	$(COMPOSE) run --rm --no-deps $(foreach setting,$(LOAD_SETTINGS),--env $(setting)) loadgen \
-	  -f /home/locust/locustfile.py --headless --only-summary --host $(LOAD_HOST)
+	  -f /home/locust/locustfile.py --headless --only-summary --host $(LOAD_HOST) $(LOAD_PROCESSES)
 else
-	$(LOAD_SETTINGS) $(BIN)/locust -f loadtest/locustfile.py --headless --only-summary --host $(LOAD_HOST)
+	$(LOAD_SETTINGS) $(BIN)/locust -f loadtest/locustfile.py --headless --only-summary \
+	  --host $(LOAD_HOST) $(LOAD_PROCESSES)
 endif
 
 verify: $(HOST_PYTHON_NEEDED) ## On a running stack: is every promised signal in Prometheus, Loki, Tempo, Grafana?
@@ -224,6 +244,19 @@ reveal: $(HOST_PYTHON_NEEDED) ## Which scenario the mystery was, with the facili
 
 timeline: $(HOST_PYTHON_NEEDED) ## The last drill's incident timeline and a postmortem skeleton
 	@$(LAB_PYTHON) -m scripts.timeline
+
+# A lab per team on an existing Kubernetes cluster (deploy/kubernetes; scripts/room.py).
+TEAM ?=
+IMAGE_REGISTRY ?=
+OFFSET ?= 0
+ROOM = @test -n "$(TEAM)" || { echo "usage: make $@ TEAM=<name>" >&2; exit 2; }; \
+	IMAGE_REGISTRY=$(IMAGE_REGISTRY) $(PYTHON) scripts/room.py
+room: ## A team's lab on Kubernetes: make room TEAM=red [IMAGE_REGISTRY=registry.example/faultline]
+	$(ROOM) up $(TEAM)
+room-open: ## That team's Grafana, console and Locust on this machine: make room-open TEAM=red [OFFSET=10]
+	$(ROOM) open $(TEAM) --offset $(OFFSET)
+room-down: ## Delete a team's lab and its data: make room-down TEAM=red
+	$(ROOM) down $(TEAM)
 
 docs: install ## Re-render the generated sections of README.md and docs/ (fault table, bench tables)
 	$(BIN)/python -m dev.render_docs

@@ -1,7 +1,8 @@
 """The native lab: the Faultline lab as local processes, for machines with no Docker engine.
 
     python scripts/lab.py up       start what is not running yet, wait until ready, print URLs
-                                   (REPLICAS=3: three API replicas behind the proxy)
+                                   (REPLICAS=3: three API replicas behind the proxy;
+                                   LOADGEN_WORKERS=2: Locust as a master and two workers)
     python scripts/lab.py down     stop exactly what `up` started
     python scripts/lab.py status   each component: running, stopped or crashed
 
@@ -12,7 +13,8 @@ Same binaries as the tests (Debian's PostgreSQL, Redis, Prometheus and exporters
 virtualenv for the API, control service and Locust), same published ports as compose.yaml. As in
 compose, the shop's port is a reverse proxy (Debian's nginx with the stack's proxy/nginx.conf,
 labkit.proxy) in front of REPLICAS API processes (1 to 5), api-1 to api-N, each on its own port,
-each scraped as its own target and named so.
+each scraped as its own target and named so. With LOADGEN_WORKERS=N (0 to 8), Locust runs as
+in compose's `make up LOADGEN_WORKERS=N`: a master (the web UI, the metrics of all) and N workers.
 Prometheus runs the project's own prometheus.yml and rules, with the targets rewritten for local
 ports. All state (data, logs, pid files) lives in one ignored directory: .lab/ (FAULTLINE_LAB_DIR).
 FAULTLINE_LAB_PORT_OFFSET shifts every port (tests use it to run beside a real lab).
@@ -75,6 +77,7 @@ BASE_PORTS = {
     "alertmanager": int(SETTINGS["ALERTMANAGER_PORT"]),
     "loadgen": int(SETTINGS["LOADGEN_PORT"]),
     "loadgen-metrics": 9646,
+    "loadgen-master": 5557,  # where Locust's workers reach their master (Locust's default)
     "postgres": 15432,  # not 5432/6379: a PostgreSQL or Redis of the machine's own may run there
     "redis": 16379,
     "postgres-exporter": 9187,
@@ -105,6 +108,8 @@ BIN = Path(sys.executable).parent
 DB = "faultline"
 SECRETS_FILE = LAB / "secrets.env"
 REPLICAS_FILE = LAB / "replicas"
+WORKERS_FILE = LAB / "loadgen-workers"
+MAX_WORKERS = 8  # each a process on this machine: more only compete for its cores
 SECRET_NAMES = ("POSTGRES_SUPERUSER_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD")
 
 
@@ -145,15 +150,28 @@ def lab_secrets() -> dict[str, str]:
     return wanted
 
 
+def kept_count(setting: str, kept: Path, running: str, low: int, high: int, what: str) -> int:
+    """A count the lab is started with (REPLICAS, LOADGEN_WORKERS): the running lab's (kept in a
+    file while its `running` pid files exist), else the environment's, else `low`."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if any((LAB / "pids").glob(running)):
+            return int(kept.read_text())
+    wanted = os.environ.get(setting, str(low))
+    if not wanted.isdigit() or not low <= int(wanted) <= high:
+        raise SystemExit(f"{setting}={wanted}: choose {low} to {high} {what}.")
+    return int(wanted)
+
+
 def replica_count() -> int:
     """How many API replicas: what the running lab was started with, else REPLICAS, else 1."""
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        if any((LAB / "pids").glob("api-*.pid")):
-            return int(REPLICAS_FILE.read_text())
-    wanted = os.environ.get("REPLICAS", "1")
-    if not wanted.isdigit() or not 1 <= int(wanted) <= MAX_REPLICAS:
-        raise SystemExit(f"REPLICAS={wanted}: choose 1 to {MAX_REPLICAS} API replicas.")
-    return int(wanted)
+    return kept_count("REPLICAS", REPLICAS_FILE, "api-*.pid", 1, MAX_REPLICAS, "API replicas")
+
+
+def worker_count() -> int:
+    """How many Locust workers (0: one Locust process does it all)."""
+    return kept_count(
+        "LOADGEN_WORKERS", WORKERS_FILE, "loadgen*.pid", 0, MAX_WORKERS, "Locust workers"
+    )
 
 
 def replica_names() -> list[str]:
@@ -183,7 +201,7 @@ def app_env() -> dict[str, str]:
 class Component:
     name: str
     command: list[str]
-    ready: str  # an http URL that answers 200, or "port:N"
+    ready: str  # an http URL that answers 200, or "port:N", or "locust-workers:N"
     env: dict[str, str] = field(default_factory=dict)
     # The environment's secret part, made when the component starts (not by `down` or `status`).
     secret_env: Callable[[], dict[str, str]] = dict
@@ -210,6 +228,8 @@ class Component:
     def is_ready(self) -> bool:
         if self.ready.startswith("port:"):
             return port_open(int(self.ready[5:]))
+        if self.ready.startswith("locust-workers:"):
+            return locust_workers() >= int(self.ready.partition(":")[2])
         return http_ok(self.ready)
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -380,27 +400,7 @@ def components() -> list[Component]:
             f"port:{PORTS['redis-exporter']}",
             secret_env=lambda: {"REDIS_PASSWORD": lab_secrets()["REDIS_PASSWORD"]},
         ),
-        Component(
-            "loadgen",
-            [
-                str(BIN / "locust"),
-                "-f",
-                str(ROOT / "loadtest" / "locustfile.py"),
-                "--host",
-                f"http://127.0.0.1:{PORTS['api']}",
-                "--web-host",
-                "127.0.0.1",
-                "--web-port",
-                str(PORTS["loadgen"]),
-                "--autostart",
-                "--users",
-                LOAD_USERS,
-                "--spawn-rate",
-                "2",
-            ],
-            f"http://127.0.0.1:{PORTS['loadgen']}/",
-            {"LOADGEN_METRICS_PORT": str(PORTS["loadgen-metrics"])},
-        ),
+        *locust_components(worker_count()),
         Component(
             "alertmanager",
             alertmanager_command(
@@ -421,6 +421,52 @@ def components() -> list[Component]:
             f"http://127.0.0.1:{PORTS['prometheus']}/-/ready",
         ),
     ]
+
+
+def locust_components(workers: int) -> list[Component]:
+    """Locust as compose runs it: one process, or (workers > 0) a master and its workers."""
+    locustfile = ["-f", str(ROOT / "loadtest" / "locustfile.py")]
+    master = str(PORTS["loadgen-master"])
+    distributed = [
+        *("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", master),
+        *("--expect-workers", str(workers)),
+    ]
+    return [
+        Component(
+            "loadgen",
+            [
+                str(BIN / "locust"),
+                *locustfile,
+                *("--host", f"http://127.0.0.1:{PORTS['api']}"),
+                *("--web-host", "127.0.0.1", "--web-port", str(PORTS["loadgen"])),
+                *("--autostart", "--users", LOAD_USERS, "--spawn-rate", "2"),
+                *(distributed if workers else []),
+            ],
+            f"http://127.0.0.1:{PORTS['loadgen']}/",
+            {"LOADGEN_METRICS_PORT": str(PORTS["loadgen-metrics"])},
+        ),
+        *(
+            Component(
+                f"loadgen-worker-{number}",
+                [str(BIN / "locust"), *locustfile, "--worker", "--master-port", master],
+                f"locust-workers:{number}",
+                {"LOADGEN_METRICS_PORT": "0"},  # the master serves the metrics of all
+            )
+            for number in range(1, workers + 1)
+        ),
+    ]
+
+
+def locust_workers() -> int:
+    """How many workers Locust's master has (its web UI's own report)."""
+    with (
+        contextlib.suppress(OSError, ValueError, KeyError),
+        urllib.request.urlopen(
+            f"http://127.0.0.1:{PORTS['loadgen']}/stats/requests", timeout=2
+        ) as response,
+    ):
+        return len(json.load(response)["workers"])
+    return 0
 
 
 def write_redis_config() -> None:
@@ -479,13 +525,16 @@ def up() -> int:
     os.umask(0o077)  # logs, data and configs: readable by the lab's user only
     LAB.mkdir(mode=0o700, parents=True, exist_ok=True)
     LAB.chmod(0o700)  # a lab made before this was world-readable
-    replicas = replica_count()
-    if os.environ.get("REPLICAS", str(replicas)) != str(replicas):
-        raise SystemExit(
-            f"The native lab runs {replicas} API replica(s): `make down` first, then "
-            f"`make up REPLICAS={os.environ['REPLICAS']}`."
-        )
-    REPLICAS_FILE.write_text(str(replicas))
+    for setting, count, kept in (
+        ("REPLICAS", replica_count(), REPLICAS_FILE),
+        ("LOADGEN_WORKERS", worker_count(), WORKERS_FILE),
+    ):
+        if os.environ.get(setting, str(count)) != str(count):
+            raise SystemExit(
+                f"The native lab runs with {setting}={count}: `make down` first, then "
+                f"`make up {setting}={os.environ[setting]}`."
+            )
+        kept.write_text(str(count))
     write_redis_config()
     write_proxy_config()
     write_prometheus_config()
@@ -500,16 +549,18 @@ def up() -> int:
                 f"  {component.name} had crashed (see .lab/logs/{component.name}.log); restarting"
             )
         port = (
-            component.ready[5:]
+            component.ready.partition(":")[2]
             if component.ready.startswith("port:")
             else component.ready.split(":")[2].split("/")[0]
+            if component.ready.startswith("http")
+            else "0"  # a Locust worker listens on nothing
         )
-        if port_open(int(port)):
+        if port != "0" and port_open(int(port)):
             raise SystemExit(
                 f"port {port} is taken by another process: {component.name} cannot start "
                 "(stop it, or set FAULTLINE_LAB_PORT_OFFSET)"
             )
-        if not port_bindable(int(port)):
+        if port != "0" and not port_bindable(int(port)):
             raise SystemExit(
                 f"port {port} is held by a connection (`ss -tan | grep :{port}`): "
                 f"{component.name} cannot listen on it; try again, or set FAULTLINE_LAB_PORT_OFFSET"
@@ -581,13 +632,14 @@ def status() -> int:
 
 
 def print_urls() -> None:
+    workers = f", on {worker_count()} Locust workers" if worker_count() else ""
     print(f"""
 Faultline native lab is up (no Docker engine here).
   Fault console   http://127.0.0.1:{PORTS["control"]}/        (token: {lab_secrets()["FAULTLINE_ADMIN_TOKEN"]})
   Shop API        http://127.0.0.1:{PORTS["api"]}/api/v1/products   docs: /docs   ({replica_count()} replica(s) behind nginx)
   Prometheus      http://127.0.0.1:{PORTS["prometheus"]}/     (alerts: /alerts)
   Alertmanager    http://127.0.0.1:{PORTS["alertmanager"]}/     (pages reach the console's pager)
-  Load (Locust)   http://127.0.0.1:{PORTS["loadgen"]}/        ({LOAD_USERS} shoppers to start with)
+  Load (Locust)   http://127.0.0.1:{PORTS["loadgen"]}/        ({LOAD_USERS} shoppers to start with{workers})
 Not in the native lab (the compose stack has them): {"; ".join(MISSING)}.
 State, logs and secrets (secrets.env): {LAB}/  ·  stop with: make down""")
 

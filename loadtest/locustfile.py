@@ -18,6 +18,8 @@ Configured by the environment:
 Client-side metrics (what the shopper saw, queueing outside the app included):
   loadgen_requests_total{name,method,result}, loadgen_request_duration_seconds{name,method},
   loadgen_users, loadgen_profile_info{profile}.
+Distributed (Locust's own master and workers: `--master` / `--worker`, or `--processes N`): the
+master serves the metrics for all workers together, each request counted once (client_metrics.py).
 No `traceparent` is sent: the API is the root of each trace and its sampler decides. (A made-up
 parent would leave every trace in Tempo with a missing root span, and its sampled flag would
 override the API's sampling ratio.)
@@ -32,9 +34,11 @@ import uuid
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
-from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+from locust.runners import WorkerRunner
+from prometheus_client import REGISTRY, Gauge, Info, start_http_server
 
-# shapes.py sits beside this file: Locust puts the locustfile's directory on the import path.
+# These sit beside this file: Locust puts the locustfile's directory on the import path.
+from client_metrics import REPORT_KEY, ClientMetrics
 from shapes import PROFILES, ProfileParams, target
 
 CATALOGUE_SIZE = int(os.environ.get("CATALOGUE_SIZE", "1200"))
@@ -42,15 +46,8 @@ DEFAULT_WEIGHTS = {"browse": 4, "view": 10, "order": 2, "recent": 1}
 RETRY_STATUSES = {503}
 MAX_RETRIES = 3
 
-REQUESTS = Counter(
-    "loadgen_requests", "Requests sent by the load generator", ["name", "method", "result"]
-)
-DURATION = Histogram(
-    "loadgen_request_duration_seconds",
-    "Request duration as the client saw it",
-    ["name", "method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
-)
+SEEN = ClientMetrics()  # loadgen_requests_total, loadgen_request_duration_seconds
+REGISTRY.register(SEEN)
 USERS = Gauge("loadgen_users", "Simulated shoppers right now")
 PROFILE = Info("loadgen_profile", "The traffic profile of this run")
 
@@ -77,13 +74,33 @@ def popular_product() -> int:
 def record(
     request_type: str, name: str, response_time: float, exception: object, **_: object
 ) -> None:
-    REQUESTS.labels(name, request_type, "failure" if exception else "success").inc()
-    DURATION.labels(name, request_type).observe(response_time / 1000)
+    SEEN.observe(name, request_type, "failure" if exception else "success", response_time / 1000)
+
+
+@events.report_to_master.add_listener
+def ship_to_master(data: dict[str, object], **_: object) -> None:
+    """A worker: what its shoppers saw since its last report goes to the master (client_metrics)."""
+    data[REPORT_KEY] = SEEN.take()
+
+
+@events.worker_report.add_listener
+def add_worker_report(client_id: str, data: dict[str, object], **_: object) -> None:
+    """The master: a worker's counts join the totals it serves."""
+    shipment = data.get(REPORT_KEY)
+    if isinstance(shipment, dict):
+        SEEN.merge(shipment)
+
+
+def is_worker(environment: Environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
 
 
 @events.init.add_listener
 def serve_metrics(environment: Environment, **_: object) -> None:
+    """One process serves the metrics: the master, or the only one. Workers report to it."""
     port = int(os.environ.get("LOADGEN_METRICS_PORT", "9646"))
+    if is_worker(environment):
+        return
     if port and not getattr(environment, "_faultline_metrics", False):
         start_http_server(port)
         environment._faultline_metrics = True  # type: ignore[attr-defined]
@@ -92,7 +109,7 @@ def serve_metrics(environment: Environment, **_: object) -> None:
 
 @events.test_start.add_listener
 def progress(environment: Environment, **_: object) -> None:
-    if os.environ.get("LOAD_PROGRESS") != "1":
+    if os.environ.get("LOAD_PROGRESS") != "1" or is_worker(environment):
         return
     import gevent
 
@@ -116,7 +133,7 @@ def progress(environment: Environment, **_: object) -> None:
 @events.quitting.add_listener
 def enforce_failure_ratio(environment: Environment, **_: object) -> None:
     limit = os.environ.get("LOAD_MAX_FAILURE_RATIO")
-    if not limit:
+    if not limit or is_worker(environment):  # a worker's own stats are only its last report
         return
     ratio = environment.stats.total.fail_ratio
     if ratio > float(limit):
@@ -129,7 +146,7 @@ def enforce_failure_ratio(environment: Environment, **_: object) -> None:
 
 @events.spawning_complete.add_listener
 def count_users(user_count: int, **_: object) -> None:
-    USERS.set(user_count)
+    USERS.set(user_count)  # on a master: the users of all workers together
 
 
 class Shopper(FastHttpUser):

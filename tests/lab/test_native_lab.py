@@ -1,5 +1,6 @@
-"""The native lab, for real: `make up REPLICAS=3` with no Docker engine starts it (once): three API
-replicas behind the proxy, each its own target; the console shows live charts with data in
+"""The native lab, for real: `make up REPLICAS=3 LOADGEN_WORKERS=2` with no Docker engine starts it
+(once): three API replicas behind the proxy, each its own target; Locust as a master and two
+workers, the master's client-side metrics counting for both; the console shows live charts with data in
 headless Chromium, for the lab and per replica; every row of the signal contract holds against its
 Prometheus under Locust load (a fault on one replica shows on that replica's series only); and
 `make down` leaves no process behind.
@@ -46,6 +47,7 @@ LAB_PROMETHEUS = Prometheus(PROMETHEUS)
 API = f"http://127.0.0.1:{PORTS['api']}"
 TOKEN = "lab-test-token"
 REPLICAS = ["api-1", "api-2", "api-3"]
+WORKERS = ["loadgen-worker-1", "loadgen-worker-2"]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CONTRACT: dict[str, Any] = yaml.safe_load((ROOT / "scenarios" / "signal-contract.yml").read_text())
 OUTPUT = ROOT / "test-output"
@@ -95,6 +97,7 @@ def make(target: str, lab_dir: Path) -> subprocess.CompletedProcess[str]:
         "FAULTLINE_LAB_PORT_OFFSET": str(OFFSET),
         "FAULTLINE_ADMIN_TOKEN": TOKEN,
         "REPLICAS": str(len(REPLICAS)),
+        "LOADGEN_WORKERS": str(len(WORKERS)),
         "LOADGEN_USERS": "12",
         "LOAD_WAIT_MIN": "0.1",
         "LOAD_WAIT_MAX": "0.3",
@@ -179,6 +182,8 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     assert "No Docker engine answers here: starting the native lab instead" in first.stdout
     assert "started: postgres, redis, api-1, api-2, api-3, proxy, control" in first.stdout
+    assert "loadgen, loadgen-worker-1, loadgen-worker-2" in first.stdout
+    assert "on 2 Locust workers" in first.stdout
     assert "Not in the native lab" in first.stdout and "Grafana" in first.stdout
     second = make("up", lab_dir)
     assert second.returncode == 0 and "started: nothing (already running)" in second.stdout
@@ -204,6 +209,13 @@ def test_make_up_starts_the_native_lab_once(lab_dir: Path) -> None:
         return {r["metric"]["instance"] for r in LAB_PROMETHEUS.query(f"{expr} > 0")}
 
     assert wait_for(lambda: served_by() == set(REPLICAS), 60) is not None, served_by()
+    # Locust's master runs no shoppers: the client-side counts it serves are its workers'.
+    workers = httpx.get(f"http://127.0.0.1:{PORTS['loadgen']}/stats/requests").json()["workers"]
+    assert len(workers) == 2 and all(w["user_count"] > 0 for w in workers), workers
+    assert (
+        wait_for(lambda: LAB_PROMETHEUS.query("sum(rate(loadgen_requests_total[30s])) > 0"), 30)
+        is not None
+    )
     # The lab's Prometheus runs the project's own rules.
     groups = httpx.get(f"{PROMETHEUS}/api/v1/rules").json()["data"]["groups"]
     assert {g["name"] for g in groups} == {
@@ -696,8 +708,10 @@ def test_a_mystery_scenario_is_revealed_afterwards(lab_dir: Path) -> None:
 
 def test_make_down_leaves_no_process_behind(lab_dir: Path) -> None:
     pidfiles = sorted((lab_dir / "pids").glob("*.pid"))
-    expected = [c.name for c in native_lab.components() if not c.name.startswith("api-")]
-    assert sorted(p.stem for p in pidfiles) == sorted([*expected, *REPLICAS])
+    expected = [
+        c.name for c in native_lab.components() if not c.name.startswith(("api-", "loadgen-"))
+    ]
+    assert sorted(p.stem for p in pidfiles) == sorted([*expected, *REPLICAS, *WORKERS])
     pids = [int(p.read_text().split()[0]) for p in pidfiles]
     result = make("down", lab_dir)
     assert result.returncode == 0, result.stdout + result.stderr

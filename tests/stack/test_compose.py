@@ -105,6 +105,20 @@ def test_the_tools_service_runs_only_on_demand_in_the_api_image(compose: dict[st
     assert "ports" not in tools and ".:/lab:ro" in tools["volumes"]
 
 
+def test_locust_workers_run_the_loadgen_image_and_report_to_its_master(
+    compose: dict[str, Any],
+) -> None:
+    """`make up LOADGEN_WORKERS=N`: N workers of the loadgen image, none by default; the master
+    (loadgen) switches to master mode only when told, and serves the only metrics endpoint."""
+    master, worker = compose["services"]["loadgen"], compose["services"]["loadgen-worker"]
+    assert worker["image"] == master["image"] and worker["pull_policy"] == "never"
+    assert worker["scale"] == 0 and "ports" not in worker
+    assert worker["command"][-3:] == ["--worker", "--master-host", "loadgen"]
+    assert worker["environment"]["LOADGEN_METRICS_PORT"] == "0"
+    assert master["environment"]["LOCUST_MODE_MASTER"] == "${LOADGEN_MASTER:-false}"
+    assert worker["depends_on"]["loadgen"]["condition"] == "service_healthy"
+
+
 def test_dockerfile_is_pinned_non_root_installs_the_lock_and_has_a_healthcheck() -> None:
     dockerfile = (ROOT / "api" / "Dockerfile").read_text()
     assert re.search(r"ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim", dockerfile)
@@ -118,9 +132,10 @@ MEMORY_BUDGET_MB = 3072  # with one API replica; the OpenTelemetry Demo document
 
 
 def test_memory_limits_add_up_to_at_most_3_gb(compose: dict[str, Any]) -> None:
-    """What `make up` starts (services in a profile, such as `tools`, run only on demand)."""
+    """What `make up` starts (services in a profile, such as `tools`, run only on demand; a
+    service scaled to 0, such as Locust's workers, only with LOADGEN_WORKERS)."""
     total = sum(
-        megabytes(service["deploy"]["resources"]["limits"]["memory"])
+        megabytes(service["deploy"]["resources"]["limits"]["memory"]) * service.get("scale", 1)
         for service in compose["services"].values()
         if not service.get("profiles")
     )
@@ -136,6 +151,7 @@ def test_the_stack_has_every_service_the_lab_needs(compose: dict[str, Any]) -> N
         "proxy",
         "control",
         "loadgen",
+        "loadgen-worker",
         "otel-collector",
         "prometheus",
         "alertmanager",

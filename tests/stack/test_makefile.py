@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labkit import native_lab
 from labkit.prometheus import dns_names
 from tests.support.docker_standin import install_docker_standin
 
@@ -230,3 +231,40 @@ def test_max_replicas_is_the_number_of_replica_names_prometheus_scrapes() -> Non
     # Compose names containers <project>-<service>-<number>; the project is `faultline`.
     assert yaml.safe_load((ROOT / "compose.yaml").read_text())["name"] == "faultline"
     assert names == [f"faultline-api-{n}" for n in range(1, maximum + 1)]
+
+
+def test_make_up_with_workers_makes_locust_a_master_with_that_many_workers(
+    lab_copy: Path, tmp_path: Path
+) -> None:
+    docker = install_docker_standin(tmp_path / "standin")
+    alone = dry_run(lab_copy, "up", docker=docker)
+    assert "--scale loadgen-worker=0" in alone and "LOADGEN_MASTER" not in alone
+    distributed = dry_run(lab_copy, "up", "LOADGEN_WORKERS=3", docker)
+    (line,) = [line for line in distributed.splitlines() if " up --detach" in line]
+    assert line.startswith("LOADGEN_MASTER=true LOADGEN_EXPECT_WORKERS=3 docker compose")
+    assert "--scale loadgen-worker=3" in distributed
+    load = dry_run(lab_copy, "load", "WORKERS=2", docker)
+    assert "--processes 2" in load and "--processes" not in dry_run(lab_copy, "load", "", docker)
+
+
+@pytest.mark.parametrize(
+    ("setting", "target"), [("LOADGEN_WORKERS=9", "up"), ("WORKERS=x", "load")]
+)
+def test_worker_counts_beyond_the_bound_are_refused_before_anything_runs(
+    lab_copy: Path, tmp_path: Path, setting: str, target: str
+) -> None:
+    docker = install_docker_standin(tmp_path / "standin")
+    result = subprocess.run(
+        ["make", "--no-print-directory", target, setting],
+        cwd=lab_copy,
+        env={**os.environ, "PATH": f"{docker.parent}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "choose 0 to 8" in result.stderr, result.stderr
+
+
+def test_the_worker_bound_is_the_native_labs() -> None:
+    found = re.search(r"^MAX_LOADGEN_WORKERS := (\d+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert found and int(found[1]) == native_lab.MAX_WORKERS

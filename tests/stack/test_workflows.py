@@ -35,8 +35,16 @@ def steps(name: str) -> list[dict[str, Any]]:
     return list(job["steps"])
 
 
-def test_there_are_two_workflows() -> None:
-    assert [path.name for path in WORKFLOWS] == ["stack.yml", "test.yml"]
+def run_in_order(name: str, commands: list[str]) -> str:
+    """A workflow's run scripts, asserting that `commands` appear in them in this order."""
+    runs = "\n".join(str(step.get("run", "")) for step in steps(name))
+    positions = [runs.index(command) for command in commands]
+    assert positions == sorted(positions), runs
+    return runs
+
+
+def test_there_are_three_workflows() -> None:
+    assert [path.name for path in WORKFLOWS] == ["kubernetes.yml", "stack.yml", "test.yml"]
 
 
 def test_actionlint_finds_nothing() -> None:
@@ -60,18 +68,9 @@ def test_validates_against_the_github_workflow_schema(workflow: Path) -> None:
 
 
 def test_the_stack_workflow_runs_what_a_facilitator_runs_in_order() -> None:
-    runs = "\n".join(str(step.get("run", "")) for step in steps("stack.yml"))
-    order = [
-        "make doctor",
-        "make up",
-        "make verify",
-        "make fault",
-        "make heal",
-        "make scenario NAME=",
-        "make down",
-    ]
-    positions = [runs.index(command) for command in order]
-    assert positions == sorted(positions), runs
+    commands = ["make doctor", "make up", "make verify", "make fault", "make heal"]
+    runs = run_in_order("stack.yml", [*commands, "make scenario NAME=", "make down"])
+    assert "LOADGEN_WORKERS=2" in runs and "loadgen_requests_total" in runs
     assert "--check" in runs and "--speed" in runs
 
 
@@ -99,3 +98,23 @@ def test_the_test_workflow_runs_the_readme_test_command_and_lint() -> None:
     runs = [str(step.get("run", "")) for step in steps("test.yml")]
     assert "make test" in runs and "make lint" in runs
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_the_kubernetes_workflow_runs_two_rooms_and_proves_them_apart() -> None:
+    """kind, two teams by the room tool, a fault in one team's lab seen in its Prometheus only,
+    the NetworkPolicies enforced, the real promtool on the Kubernetes config, then teardown."""
+    run_in_order(
+        "kubernetes.yml",
+        [
+            "promtool",
+            "kind create cluster",
+            "kind load docker-image faultline-api:local faultline-loadgen:local",
+            "make room TEAM=red",
+            "make room TEAM=blue",
+            "faultline-red exec deploy/control -- faultline fault errors",
+            "blue=$(errors blue)",
+            "api.faultline-red.svc.cluster.local",
+            "make room-down TEAM=red",
+        ],
+    )
+    assert steps("kubernetes.yml")[-1]["if"] == "always()"
