@@ -303,8 +303,8 @@ def pooled_variants_table(directory: Path, variants: dict[str, str], what: str) 
 
 def bench_pool_output() -> str:
     """What `make bench-pool BENCH_POOL_ARGS=--recorded` prints."""
-    saved, _ = recorded_pool()
-    return "\n".join(["```", *report(saved, DRAWS), "```"])
+    saved, pooled = recorded_pool()
+    return "\n".join(["```", *report(saved, DRAWS, pooled), "```"])
 
 
 SECTIONS = {

@@ -136,6 +136,9 @@ def kubectl(*args: str) -> None:
 
 def up(team: str, registry: str | None, timeout: str) -> int:
     directory = write_overlay(team, registry)
+    # A Job's pod template cannot change once applied (a new image tag would fail the apply), and
+    # `faultline setup` is safe to run again: the migration is re-made on every `make room`.
+    kubectl("-n", namespace(team), "delete", "job/migrate", "--ignore-not-found")
     kubectl("apply", "--server-side", "--field-manager=faultline-room", "-k", str(directory))
     for rollout in ROLLOUTS:
         wait = (

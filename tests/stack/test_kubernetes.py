@@ -434,8 +434,9 @@ def test_make_room_applies_the_teams_overlay_and_waits_then_room_down_deletes_it
     assert up.returncode == 0, up.stdout + up.stderr
     calls = log.read_text().splitlines()
     team = tmp_path / "teams" / "green"
-    assert calls[0] == f"apply --server-side --field-manager=faultline-room -k {team}"
-    waits = [call.split()[-2] for call in calls[1:]]
+    assert calls[0] == "-n faultline-green delete job/migrate --ignore-not-found"
+    assert calls[1] == f"apply --server-side --field-manager=faultline-room -k {team}"
+    waits = [call.split()[-2] for call in calls[2:]]
     assert waits == list(room.ROLLOUTS)
     # Every workload the base runs is waited for (an exporter is ready when its port is).
     expected = {
