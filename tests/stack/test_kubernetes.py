@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from labkit.prometheus import kubernetes_config
 from scripts import room
 from tests.support.stack_files import load_env, megabytes
 
@@ -202,6 +203,12 @@ def test_each_config_directory_generates_its_configmaps_from_its_own_files() -> 
 
 def kubernetes_prometheus() -> dict[str, Any]:
     return dict(yaml.safe_load((BASE / "prometheus.yml").read_text()))
+
+
+def test_the_kubernetes_prometheus_config_is_generated_from_composes() -> None:
+    """deploy/kubernetes/base/prometheus.yml is `python -m labkit.prometheus`'s output: a change
+    to prometheus/prometheus.yml must be carried over by running it."""
+    assert (BASE / "prometheus.yml").read_text() == kubernetes_config()
 
 
 def test_the_kubernetes_prometheus_config_is_composes_but_for_finding_the_api() -> None:
