@@ -22,7 +22,6 @@ Usage: python -m bench.load_workers [--rounds 3] [--seconds 20] [--users 60]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import csv
 import json
@@ -37,16 +36,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.telemetry_cost import SAVED_RUNS, cpu_seconds, git_commit
-from labkit.api import api_process, prepare_database, process_env
+from bench.telemetry_cost import CATALOGUE_SIZE, SAVED_RUNS, backends, cpu_seconds, git_commit
+from labkit.api import api_process, process_env
 from labkit.net import free_port, http_ok
 from labkit.processes import wait_ready
 from labkit.proxy import nginx_command, project_config
-from labkit.servers import servers
 
 ROOT = Path(__file__).resolve().parents[1]
 REPLICAS = 3
-CATALOGUE_SIZE = 1200
 
 
 def locust_run(host: str, processes: int, users: int, seconds: int, out: Path) -> dict[str, float]:
@@ -91,16 +88,7 @@ def locust_run(host: str, processes: int, users: int, seconds: int, out: Path) -
 @contextlib.contextmanager
 def lab(workdir: Path) -> Iterator[tuple[str, list[int]]]:
     """The API's URL through the proxy, and the replicas' pids."""
-    with servers() as (postgres, redis_server):
-        database_url = asyncio.run(postgres.create_database("bench_load"))
-        prepare_database(database_url, catalogue_size=CATALOGUE_SIZE)
-        sink_port = free_port()
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "labkit.otlp_sink", "--port", str(sink_port), "--discard"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with backends("bench_load") as (database_url, redis_server, sink_port):
         env = process_env(
             database_url,
             redis_server.url,
@@ -139,8 +127,6 @@ def lab(workdir: Path) -> Iterator[tuple[str, list[int]]]:
             finally:
                 proxy.terminate()
                 proxy.wait()
-                sink.terminate()
-                sink.wait()
 
 
 def main() -> None:

@@ -225,6 +225,14 @@ class Component:
             return "running"
         return "crashed" if self.pidfile.exists() else "stopped"
 
+    def port(self) -> int | None:
+        """The port it listens on (what its readiness check reaches), or None."""
+        if self.ready.startswith("port:"):
+            return int(self.ready.partition(":")[2])
+        if self.ready.startswith("http"):
+            return int(self.ready.split(":")[2].split("/")[0])
+        return None
+
     def is_ready(self) -> bool:
         if self.ready.startswith("port:"):
             return port_open(int(self.ready[5:]))
@@ -548,19 +556,13 @@ def up() -> int:
             print(
                 f"  {component.name} had crashed (see .lab/logs/{component.name}.log); restarting"
             )
-        port = (
-            component.ready.partition(":")[2]
-            if component.ready.startswith("port:")
-            else component.ready.split(":")[2].split("/")[0]
-            if component.ready.startswith("http")
-            else "0"  # a Locust worker listens on nothing
-        )
-        if port != "0" and port_open(int(port)):
+        port = component.port()  # None: a Locust worker listens on nothing
+        if port is not None and port_open(port):
             raise SystemExit(
                 f"port {port} is taken by another process: {component.name} cannot start "
                 "(stop it, or set FAULTLINE_LAB_PORT_OFFSET)"
             )
-        if port != "0" and not port_bindable(int(port)):
+        if port is not None and not port_bindable(port):
             raise SystemExit(
                 f"port {port} is held by a connection (`ss -tan | grep :{port}`): "
                 f"{component.name} cannot listen on it; try again, or set FAULTLINE_LAB_PORT_OFFSET"
